@@ -1,0 +1,191 @@
+"""Settings: every environment variable tentalis reads, in one place.
+
+Precedence, highest first: explicit keyword arguments (the CLI), environment variables,
+the TOML config file (``$TENTALIS_CONFIG``, else ``$TENTALIS_HOME/config.toml``), defaults.
+Environment variables carry the field name in upper case (``NATS_URL``, ``LLM_MODEL`` …);
+in the TOML file the same names are written in lower case.
+
+An invalid value fails at start-up with a :class:`~tentalis.errors.ConfigError` that names
+the variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from tentalis.errors import ConfigError
+
+InferenceBackend = Literal["local", "openai", "ollama", "vllm"]
+TrainerBackend = Literal["standalone", "openrlhf"]
+EmbeddedMode = Literal["auto", "always", "never"]
+Device = Literal["auto", "cpu", "cuda"]
+ReviewMode = Literal["rules", "llm"]
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def default_home() -> Path:
+    """Where tentalis keeps its state: ``$TENTALIS_HOME`` or ``~/.tentalis``."""
+    return Path(os.environ.get("TENTALIS_HOME") or Path.home() / ".tentalis").expanduser()
+
+
+def config_file_path() -> Path:
+    """The TOML config file: ``$TENTALIS_CONFIG`` or ``<home>/config.toml``."""
+    explicit = os.environ.get("TENTALIS_CONFIG")
+    return Path(explicit).expanduser() if explicit else default_home() / "config.toml"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of every tentalis service."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="",
+        case_sensitive=False,
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- where things live -------------------------------------------------------------
+    tentalis_home: Path = Field(default_factory=default_home, description="State directory.")
+    tentalis_store: Path | None = Field(
+        default=None, description="SQLite experience ledger (default <home>/experience.db)."
+    )
+    tentalis_seed: int = Field(default=0, description="Seed for task suites and sampling.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # --- bus ---------------------------------------------------------------------------
+    nats_url: str = Field(default="nats://127.0.0.1:4222", description="NATS server URL.")
+    nats_embedded: EmbeddedMode = Field(
+        default="auto",
+        description="auto: start an embedded nats-server when none answers at NATS_URL; "
+        "always: always start one; never: fail if none answers.",
+    )
+    nats_connect_timeout: float = Field(default=2.0, gt=0)
+    bus_max_deliver: int = Field(default=5, ge=1, description="Deliveries before dead letter.")
+    bus_ack_wait_seconds: float = Field(default=120.0, gt=0)
+    bus_stream_max_age_days: float = Field(default=7.0, gt=0)
+
+    # --- inference ---------------------------------------------------------------------
+    llm_model: str = Field(
+        default=DEFAULT_MODEL,
+        description="Model alias, local HF directory, or hub id (local backend); "
+        "served model name (remote backends).",
+    )
+    inference_backend: InferenceBackend = "local"
+    inference_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL (openai/vllm backends)."
+    )
+    inference_api_key: SecretStr | None = None
+    inference_device: Device = "auto"
+    inference_max_batch: int = Field(default=8, ge=1, description="Max sequences per batch.")
+    ollama_host: str = "http://localhost:11434"
+    max_new_tokens: int = Field(default=192, ge=1, le=32768)
+    temperature: float = Field(default=0.7, ge=0.0, le=5.0)
+
+    # --- agents ------------------------------------------------------------------------
+    manager_id: str = "manager-01"
+    worker_id: str = "worker-01"
+    worker_environments: str = Field(
+        default="math", description="Comma-separated environments a worker subscribes to."
+    )
+    task_timeout_seconds: float = Field(default=30.0, gt=0)
+    manager_review: ReviewMode = Field(
+        default="rules", description="rules: feedback from the scores; llm: the model writes it."
+    )
+    manager_max_in_flight: int = Field(default=8, ge=1)
+
+    # --- training ----------------------------------------------------------------------
+    trainer_backend: TrainerBackend = "standalone"
+    training_clip_epsilon_high: float = Field(default=0.28, ge=0.0)
+
+    # --- gateway -----------------------------------------------------------------------
+    bridge_port: int = Field(default=8100, ge=1, le=65535)
+    intercept_enabled: bool = False
+    intercept_port: int = Field(default=8200, ge=1, le=65535)
+    intercept_backend_url: str = "http://localhost:11434"
+
+    # --- on-policy distillation & meta-RL (used by later stages) ------------------------
+    opd_mode: Literal["lightweight", "openclaw"] = "lightweight"
+    opd_teacher_model: str = DEFAULT_MODEL
+    opd_join_timeout: float = Field(default=30.0, gt=0)
+    opd_weight: float = Field(default=0.3, ge=0.0)
+    rl_weight: float = Field(default=0.7, ge=0.0)
+    meta_rl_enabled: bool = False
+    meta_rl_window_size: int = Field(default=200, ge=1)
+
+    # --- alignment (used by later stages) ----------------------------------------------
+    alignment_enabled: bool = False
+    alignment_results_dir: Path = Path("alignment_results")
+    alignment_audit_all: bool = False
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        self.tentalis_home = self.tentalis_home.expanduser()
+        if self.tentalis_store is None:
+            self.tentalis_store = self.tentalis_home / "experience.db"
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+        return (init_settings, env_settings, toml)
+
+    # --- derived -----------------------------------------------------------------------
+    @property
+    def store_path(self) -> Path:
+        assert self.tentalis_store is not None
+        return self.tentalis_store
+
+    @property
+    def environments(self) -> list[str]:
+        return [e.strip() for e in self.worker_environments.split(",") if e.strip()]
+
+    def resolved_inference_base_url(self) -> str | None:
+        if self.inference_base_url:
+            return self.inference_base_url
+        if self.inference_backend == "ollama":
+            return self.ollama_host.rstrip("/") + "/v1"
+        return None
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """The settings as written by ``tentalis init`` (secrets left out)."""
+        data = self.model_dump(mode="json", exclude={"inference_api_key"})
+        return {k: v for k, v in data.items() if v is not None}
+
+
+def _describe(error: dict[str, Any]) -> str:
+    field = ".".join(str(p) for p in error.get("loc", ())) or "settings"
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    allowed = ctx.get("expected")
+    msg = f"{field.upper()}={value!r} is invalid: {error.get('msg')}"
+    if allowed:
+        msg += f" (allowed: {allowed})"
+    return msg
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings`, turning validation failures into a readable ConfigError."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        lines = [_describe(dict(e)) for e in exc.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,68 @@
+"""The ``InferenceClient`` protocol: chat messages in; text, token ids and logprobs out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+Message = dict[str, Any]  # {"role": "user" | "system" | "assistant", "content": str}
+
+BASE_ADAPTER = "base"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One generation request.
+
+    ``adapter`` names a loaded LoRA adapter (``"base"`` or None = no adapter).
+    ``temperature == 0`` means greedy decoding. ``seed`` makes sampling reproducible.
+    """
+
+    messages: Sequence[Message]
+    max_tokens: int = 192
+    temperature: float = 0.7
+    top_p: float = 1.0
+    adapter: str | None = None
+    stop: Sequence[str] = ()
+    seed: int | None = None
+    logprobs: bool = True
+
+
+@dataclass
+class Completion:
+    """What one request produced."""
+
+    text: str
+    completion_token_ids: list[int] = field(default_factory=list)
+    prompt_token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] | None = None
+    finish_reason: str = "stop"  # "stop" | "length"
+    adapter: str | None = None
+    model: str = ""
+    latency_s: float = 0.0
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+@runtime_checkable
+class InferenceClient(Protocol):
+    """A model that answers batches of chat requests, with LoRA adapters by name."""
+
+    model_name: str
+
+    async def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        """Answer every request; the i-th completion answers the i-th request."""
+        ...
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Load (or replace) adapter ``name`` from a directory, without restarting."""
+        ...
+
+    async def unload_adapter(self, name: str) -> None: ...
+
+    def adapters(self) -> list[str]: ...
+
+    async def close(self) -> None: ...
