@@ -123,7 +123,7 @@ class ResultEvent(Event):
 
     kind: Literal["result"] = "result"
     task_id: str
-    task_event_id: str
+    task: TaskEvent = Field(description="The task answered, so scoring needs no lookup.")
     environment: str = "math"
     worker_id: str
     raw_text: str
@@ -134,6 +134,14 @@ class ResultEvent(Event):
     adapter: str | None = None
     session_event_id: str | None = None
     latency_s: float = 0.0
+    prompt_token_ids: list[int] | None = None
+    completion_token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    finish_reason: str | None = None
+
+    @property
+    def task_event_id(self) -> str:
+        return self.task.event_id
 
     def subject(self) -> str:
         return Subjects.result(self.environment)
@@ -144,7 +152,7 @@ class ScoreEvent(Event):
 
     kind: Literal["score"] = "score"
     task_id: str
-    result_event_id: str
+    result: ResultEvent = Field(description="The result scored (with its task).")
     environment: str = "math"
     scorer: str
     step_scores: list[float] = Field(default_factory=list)
@@ -152,6 +160,10 @@ class ScoreEvent(Event):
     components: dict[str, float] = Field(default_factory=dict)
     details: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+
+    @property
+    def result_event_id(self) -> str:
+        return self.result.event_id
 
     def subject(self) -> str:
         return Subjects.score(self.environment)

@@ -59,6 +59,7 @@ class Delivery(Protocol):
 
 
 RequestHandler = Callable[[bytes], Awaitable[bytes]]
+EventHandler = Callable[[Event], Awaitable[None]]
 
 
 @dataclass
@@ -100,6 +101,16 @@ class Bus(Protocol):
 
     def consume(self, spec: ConsumerSpec) -> AsyncIterator[list[Delivery]]:
         """Yield batches (1..spec.batch) of decoded deliveries until the bus closes."""
+        ...
+
+    async def listen(
+        self, subjects: Sequence[str], handler: EventHandler
+    ) -> Callable[[], Awaitable[None]]:
+        """Live, at-most-once view of events as they are published (no durable state).
+
+        Active when this returns. Payloads that do not decode are skipped (the durable
+        consumers dead-letter them). Returns a coroutine function that stops listening.
+        """
         ...
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes: ...

@@ -1,0 +1,3 @@
+from tentalis.cli.app import main
+
+main()

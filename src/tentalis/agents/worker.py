@@ -1,0 +1,229 @@
+"""Worker: takes tasks from its environment's queue group, answers them step by step.
+
+Workers of one environment share one durable JetStream consumer (``workers-<env>``), so
+each task goes to exactly one of them and an unacked task (a worker that died mid-task)
+is redelivered to another. A worker fetches up to ``batch_size`` tasks at once and answers
+them in one batched generation.
+
+Exactly-once recording: the ResultEvent's ``event_id`` is derived from the task's
+``event_id``, so a task that is redelivered after a crash produces a result with the
+same id, which the bus deduplicates and the store ignores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from tentalis.agents.environments import get_environment
+from tentalis.agents.parsing import parse_steps
+from tentalis.bus.base import Bus, ConsumerSpec, Delivery
+from tentalis.errors import TentalisError
+from tentalis.events import (
+    ResultEvent,
+    SessionEvent,
+    Subjects,
+    TaskEvent,
+    derived_id,
+)
+from tentalis.inference.base import ChatRequest, Completion, InferenceClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerConfig:
+    """How a worker answers tasks."""
+
+    worker_id: str = "worker-01"
+    environments: Sequence[str] = ("math",)
+    batch_size: int = 8
+    max_new_tokens: int = 192
+    temperature: float = 0.7
+    max_deliver: int = 5
+    ack_wait: float = 120.0
+    adapter: str | None = None
+    seed: int | None = None
+
+
+def build_messages(task: TaskEvent) -> list[dict[str, str]]:
+    """The chat the model sees for a task: its environment's instructions, then the prompt."""
+    env = get_environment(task.environment)
+    return [
+        {"role": "system", "content": env.system_prompt},
+        {"role": "user", "content": task.prompt},
+    ]
+
+
+def result_from_completion(
+    task: TaskEvent, completion: Completion, worker_id: str, session_id: str
+) -> ResultEvent:
+    parsed = parse_steps(completion.text)
+    return ResultEvent(
+        event_id=derived_id(task.event_id, "result"),
+        task_id=task.task_id,
+        task=task,
+        environment=task.environment,
+        worker_id=worker_id,
+        source=worker_id,
+        raw_text=completion.text,
+        steps=parsed.steps,
+        final_answer=parsed.final_answer,
+        parse_status=parsed.status,
+        adapter=completion.adapter,
+        session_event_id=session_id,
+        latency_s=completion.latency_s,
+        prompt_token_ids=completion.prompt_token_ids or None,
+        completion_token_ids=completion.completion_token_ids or None,
+        logprobs=completion.logprobs,
+        finish_reason=completion.finish_reason,
+    )
+
+
+def failed_result(task: TaskEvent, worker_id: str, error: str) -> ResultEvent:
+    """A task the worker could not answer, kept as data (not dropped)."""
+    return ResultEvent(
+        event_id=derived_id(task.event_id, "result"),
+        task_id=task.task_id,
+        task=task,
+        environment=task.environment,
+        worker_id=worker_id,
+        source=worker_id,
+        raw_text="",
+        parse_status="error",
+        error=error,
+    )
+
+
+class Worker:
+    """Answers TaskEvents with an InferenceClient and publishes Session and Result events."""
+
+    def __init__(self, bus: Bus, inference: InferenceClient, config: WorkerConfig) -> None:
+        self.bus = bus
+        self.inference = inference
+        self.config = config
+        self.adapter = config.adapter
+        self.processed = 0
+        self.failed = 0
+
+    def consumer_spec(self, environment: str) -> ConsumerSpec:
+        return ConsumerSpec(
+            name=f"workers-{environment}",
+            subjects=[Subjects.task(environment)],
+            batch=self.config.batch_size,
+            max_deliver=self.config.max_deliver,
+            ack_wait=self.config.ack_wait,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume every environment's queue until ``stop`` is set."""
+        loops = [
+            asyncio.create_task(self._consume(env, stop), name=f"worker-{env}")
+            for env in self.config.environments
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for t in loops:
+                t.cancel()
+            for t in loops:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+
+    async def _consume(self, environment: str, stop: asyncio.Event) -> None:
+        async for batch in self.bus.consume(self.consumer_spec(environment)):
+            if stop.is_set():
+                break
+            await self.handle_batch(batch)
+
+    async def handle_batch(self, deliveries: list[Delivery]) -> None:
+        """Answer a batch of tasks; ack each only after its result is published."""
+        good: list[tuple[Delivery, TaskEvent]] = []
+        for d in deliveries:
+            if isinstance(d.event, TaskEvent):
+                good.append((d, d.event))
+            else:
+                await d.dead_letter(f"expected a task event, got {d.event.kind!r}")
+        if not good:
+            return
+        try:
+            async with self._keeping_alive([d for d, _ in good]):
+                completions = await self._generate([t for _, t in good])
+        except Exception as exc:  # the inference boundary: retry, then record as data
+            await self._inference_failed(good, exc)
+            return
+        for (delivery, task), completion in zip(good, completions, strict=True):
+            await self._publish(task, completion)
+            await delivery.ack()
+            self.processed += 1
+
+    async def _generate(self, tasks: list[TaskEvent]) -> list[Completion]:
+        requests = [
+            ChatRequest(
+                messages=build_messages(t),
+                max_tokens=t.max_new_tokens or self.config.max_new_tokens,
+                temperature=(
+                    t.temperature if t.temperature is not None else self.config.temperature
+                ),
+                adapter=t.adapter or self.adapter,
+                seed=self.config.seed,
+            )
+            for t in tasks
+        ]
+        return await self.inference.chat(requests)
+
+    async def _publish(self, task: TaskEvent, completion: Completion) -> None:
+        session = SessionEvent(
+            event_id=derived_id(task.event_id, "session"),
+            task_id=task.task_id,
+            source=self.config.worker_id,
+            session_id=task.task_id,
+            messages=build_messages(task),
+            completion=completion.text,
+            prompt_token_ids=completion.prompt_token_ids or None,
+            completion_token_ids=completion.completion_token_ids or None,
+            logprobs=completion.logprobs,
+            finish_reason=completion.finish_reason,
+            latency_s=completion.latency_s,
+            model=completion.model or self.inference.model_name,
+            adapter=completion.adapter,
+            worker_id=self.config.worker_id,
+        )
+        await self.bus.publish(session)
+        await self.bus.publish(
+            result_from_completion(task, completion, self.config.worker_id, session.event_id)
+        )
+
+    async def _inference_failed(
+        self, good: list[tuple[Delivery, TaskEvent]], exc: Exception
+    ) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, TentalisError):
+            log.exception("inference failed")
+        for delivery, task in good:
+            if delivery.num_delivered >= self.config.max_deliver:
+                await self.bus.publish(failed_result(task, self.config.worker_id, reason))
+                await delivery.ack()
+                self.failed += 1
+            else:
+                await delivery.nak(delay=min(2.0**delivery.num_delivered, 30.0))
+
+    @contextlib.asynccontextmanager
+    async def _keeping_alive(self, deliveries: list[Delivery]) -> AsyncIterator[None]:
+        pinger = asyncio.ensure_future(self._keep_alive(deliveries))
+        try:
+            yield
+        finally:
+            pinger.cancel()
+
+    async def _keep_alive(self, deliveries: list[Delivery]) -> None:
+        """Tell the server we are still working, so long generations are not redelivered."""
+        interval = max(self.config.ack_wait / 3, 1.0)
+        while True:
+            await asyncio.sleep(interval)
+            for d in deliveries:
+                with contextlib.suppress(Exception):
+                    await d.in_progress()

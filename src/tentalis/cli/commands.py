@@ -1,0 +1,218 @@
+"""What each CLI command does, given Settings. Printing lives here; logic in the library."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import tomli_w
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tentalis.config import Settings, config_file_path
+from tentalis.errors import BusError
+from tentalis.events import Subjects
+
+console = Console()
+
+
+def _load_model_dir(settings: Settings) -> Path:
+    from tentalis.models import ModelStore
+
+    store = ModelStore(settings.tentalis_home)
+    with console.status(f"resolving model {settings.llm_model} (first use fetches and converts)"):
+        return store.resolve(settings.llm_model)
+
+
+def init(settings: Settings, *, force: bool = False) -> None:
+    path = config_file_path()
+    if path.exists() and not force:
+        console.print(f"config exists: {path} (use --force to overwrite)")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(tomli_w.dumps(settings.to_toml_dict()))
+        console.print(f"wrote {path}")
+    if settings.inference_backend == "local":
+        t0 = time.perf_counter()
+        model_dir = _load_model_dir(settings)
+        console.print(f"model {settings.llm_model}: {model_dir} "
+                      f"({time.perf_counter() - t0:.1f} s)")
+        manifest = model_dir / "manifest.json"
+        if manifest.exists():
+            files = json.loads(manifest.read_text()).get("files", {})
+            for name, sha in files.items():
+                console.print(f"  {name} sha256 {str(sha)[:16]}…")
+
+
+async def serve(settings: Settings, workers: int) -> None:
+    from tentalis.services.runtime import setup_logging, stop_on_signals
+    from tentalis.services.supervisor import Supervisor
+
+    setup_logging(settings)
+    if settings.inference_backend == "local":
+        await asyncio.to_thread(_load_model_dir, settings)  # fetch once, before the children
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    sup = Supervisor(settings, workers=workers, on_event=lambda m: console.print(f"[cyan]{m}"))
+    console.print("[bold]tentalis serve[/bold] — Ctrl-C stops everything")
+    await sup.run(stop)
+
+
+async def service(settings: Settings, kind: str) -> None:
+    from tentalis.services.processes import run_service
+    from tentalis.services.runtime import setup_logging
+
+    setup_logging(settings)
+    await run_service(kind, settings)
+
+
+async def _connect_existing(settings: Settings):  # type: ignore[no-untyped-def]
+    """Connect to a running bus without starting one (None when there is none)."""
+    from tentalis.bus import NatsBus, resolve_nats
+
+    probe = settings.model_copy(update={"nats_embedded": "never"})
+    try:
+        url, _ = await resolve_nats(probe)
+    except BusError:
+        return None
+    bus = NatsBus(url, connect_timeout=settings.nats_connect_timeout)
+    await bus.connect()
+    return bus
+
+
+async def status(settings: Settings) -> None:
+    bus = await _connect_existing(settings)
+    if bus is None:
+        console.print(f"[red]NATS[/red]: nothing answers at {settings.nats_url} and no embedded "
+                      "server is running (start one with `tentalis serve`)")
+    else:
+        try:
+            await _print_bus(bus)
+        finally:
+            await bus.close()
+    _print_model(settings)
+    _print_store(settings)
+
+
+async def _print_bus(bus) -> None:  # type: ignore[no-untyped-def]
+    info = await bus.info()
+    console.print(f"[green]NATS[/green]: {info.url} — stream {info.stream}: "
+                  f"{info.messages} messages, {info.bytes / 1e6:.2f} MB")
+    t = Table(title="consumers", title_justify="left")
+    for col in ("name", "pending", "ack pending", "redelivered", "subjects"):
+        t.add_column(col)
+    for c in info.consumers:
+        t.add_row(c.name, str(c.pending), str(c.ack_pending), str(c.redelivered),
+                  ", ".join(c.filter_subjects))
+    console.print(t)
+    health = await bus.get_health()
+    h = Table(title="services", title_justify="left")
+    for col in ("service", "kind", "status", "last beat", "processed", "pid"):
+        h.add_column(col)
+    now = time.time()
+    for key, v in sorted(health.items()):
+        age = now - float(v.get("last_beat", 0))
+        state = v.get("status", "?")
+        if state == "running" and age > 20:
+            state = "stale"
+        h.add_row(key, str(v.get("kind", "")), state, f"{age:.0f} s ago",
+                  str(v.get("processed", "")), str(v.get("pid", "")))
+    console.print(h if health else "services: none has reported yet")
+
+
+def _print_model(settings: Settings) -> None:
+    from tentalis.models import ModelStore
+
+    if settings.inference_backend != "local":
+        console.print(f"model: {settings.llm_model} via {settings.inference_backend} "
+                      f"at {settings.resolved_inference_base_url()}")
+        return
+    cached = ModelStore(settings.tentalis_home).cached_path(settings.llm_model)
+    if cached is None:
+        console.print(f"model: {settings.llm_model} — not cached yet (`tentalis init`)")
+    else:
+        console.print(f"model: {settings.llm_model} — {cached}")
+
+
+def _print_store(settings: Settings) -> None:
+    from tentalis.store import ExperienceStore
+
+    if not settings.store_path.exists():
+        console.print(f"store: {settings.store_path} — empty (no events recorded yet)")
+        return
+    store = ExperienceStore(settings.store_path)
+    try:
+        counts = store.counts()
+        dup = store.duplicate_results()
+    finally:
+        store.close()
+    t = Table(title=f"experience store {settings.store_path}", title_justify="left")
+    t.add_column("kind")
+    t.add_column("count", justify="right")
+    for k, v in sorted(counts.items()):
+        t.add_row(k, str(v))
+    t.add_row("tasks with >1 result", str(dup))
+    console.print(t)
+
+
+async def ask(settings: Settings, text: str, timeout: float) -> None:
+    from tentalis.agents.manager import AskRequest, RequestOutcome
+
+    bus = await _connect_existing(settings)
+    if bus is None:
+        raise BusError(f"no NATS server at {settings.nats_url}: start `tentalis serve` first")
+    try:
+        with console.status("waiting for the manager…"):
+            reply = await bus.request(
+                Subjects.MANAGER_ASK, AskRequest(text=text).model_dump_json().encode(), timeout
+            )
+    finally:
+        await bus.close()
+    data = json.loads(reply)
+    if "error" in data:
+        raise BusError(f"manager: {data['error']}")
+    outcome = RequestOutcome.model_validate(data)
+    for o in outcome.outcomes:
+        console.print(f"[bold]task[/bold] {o.task.prompt}")
+        if o.score is None:
+            console.print("  (no result)")
+        else:
+            r = o.score.result
+            for i, step in enumerate(r.steps):
+                s = o.score.step_scores[i] if i < len(o.score.step_scores) else None
+                console.print(f"  step {i + 1} [{'–' if s is None else f'{s:.2f}'}] "
+                              f"{step.strip()}")
+            if not r.steps:
+                console.print(f"  (no <step> blocks) {r.raw_text.strip()[:400]}")
+            console.print(f"  answer: {r.final_answer}   outcome score {o.score.outcome_score:.2f}"
+                          f" ({o.score.scorer})")
+        if o.feedback is not None:
+            console.print(f"  feedback: {o.feedback.feedback}")
+
+
+async def demo(settings: Settings, *, n_tasks: int, workers: int) -> None:
+    from tentalis.demo.loop import heldout_tasks, run_tasks
+    from tentalis.demo.report import print_loop_report
+    from tentalis.inference.factory import create_inference
+    from tentalis.services.runtime import connected_bus
+
+    if settings.inference_backend == "local":
+        await asyncio.to_thread(_load_model_dir, settings)
+    with console.status("loading model"):
+        inference = await asyncio.to_thread(create_inference, settings)
+    tasks = heldout_tasks(settings, n_tasks)
+    try:
+        async with connected_bus(settings) as bus:
+            console.print(f"NATS: {bus.url}")
+            progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+            with progress:
+                bar = progress.add_task("tasks through the loop", total=len(tasks))
+                report = await run_tasks(bus, inference, settings, tasks, workers=workers,
+                                         on_done=lambda _o: progress.advance(bar))
+    finally:
+        await inference.close()
+    print_loop_report(console, report, f"held-out tasks — {settings.llm_model}")

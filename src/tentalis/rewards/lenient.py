@@ -1,0 +1,56 @@
+"""``LenientMathScorer``: a math reward a weak base model can climb.
+
+A strict verifier gives a 135M-parameter model an all-zero reward at the start of
+training, and with no variance inside a rollout group there is no gradient. This reward
+gives partial credit for getting near the goal::
+
+    outcome = clip(0.5 * appears + 0.5 * stated - 0.1 * no_steps, 0, 1)
+
+* ``appears``: the ground-truth number is among the numbers of the response, anywhere;
+* ``stated``: the response has an ``Answer:`` (or ``Final answer:``) line whose number is
+  the ground truth — the format the system prompt asks for;
+* ``no_steps``: the result has no steps.
+
+So a correct ``Answer:`` line after steps scores 1.0, the right number somewhere but not
+as the answer 0.5, and nothing right 0.0. Per-step scores are the arithmetic checks of
+:class:`~tentalis.rewards.verifiers.MathVerifier` (1 / 0 / neutral 0.5).
+
+Listing many numbers can earn ``appears``: this reward is for bootstrapping, to be
+replaced by the strict verifier once the model answers in format.
+"""
+
+from __future__ import annotations
+
+from tentalis.agents.parsing import extract_number, extract_numbers, parse_steps
+from tentalis.events import ResultEvent, TaskEvent
+from tentalis.rewards.arithmetic import claim_score
+from tentalis.rewards.base import StepScores
+from tentalis.rewards.verifiers import answers_match, ground_truth, numbers_equal
+
+APPEARS, STATED, NO_STEPS_PENALTY = 0.5, 0.5, 0.1
+
+
+class LenientMathScorer:
+    """Partial credit for the right number anywhere; see the module docstring."""
+
+    name = "lenient_math"
+
+    async def score(self, task: TaskEvent, result: ResultEvent) -> StepScores:
+        truth = ground_truth(task, self.name)
+        target = extract_number(truth)
+        text = result.raw_text or ""
+        if target is not None:
+            appears = any(numbers_equal(x, target) for x in extract_numbers(text))
+        else:
+            appears = truth.strip().lower() in text.lower()
+        parsed = parse_steps(text)
+        stated = parsed.answer_source in ("answer", "final_answer") and answers_match(
+            parsed.final_answer, truth
+        )
+        no_steps = not result.steps
+        raw = APPEARS * appears + STATED * stated - NO_STEPS_PENALTY * no_steps
+        return StepScores(
+            step_scores=[claim_score(step) for step in result.steps],
+            outcome_score=min(1.0, max(0.0, raw)),
+            details={"appears": appears, "stated": stated, "no_steps": no_steps},
+        )

@@ -1,0 +1,379 @@
+"""``ExperienceStore``: the SQLite ledger of every event, idempotent by ``event_id``.
+
+One file in WAL mode (readers never block the writer; ``synchronous=NORMAL`` is durable
+across application crashes, and a power loss can lose at most the last transactions).
+Each store object owns one connection guarded by a lock, so it may be shared between
+threads: the recorder service calls it through ``asyncio.to_thread``. Several processes may
+open the same file; writers wait up to ``busy_timeout_s`` for each other.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tentalis.errors import StoreError
+from tentalis.events import (
+    EVENT_KINDS,
+    DeadLetterEvent,
+    Event,
+    FeedbackEvent,
+    ModelUpdateEvent,
+    ResultEvent,
+    ScoreEvent,
+    SessionEvent,
+    TaskEvent,
+    decode_event,
+    utcnow,
+)
+from tentalis.store.records import RolloutRow, TaskSummary, TaskView
+from tentalis.store.schema import migrate
+
+_CHUNK = 500  # ids per IN (...) clause, well under SQLite's variable limit
+
+
+def _ts(dt: datetime) -> str:
+    """UTC ISO-8601 with microseconds: string order is time order. Naive means UTC."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[tuple[str, Sequence[str]]]:
+    for i in range(0, len(ids), _CHUNK):
+        part = ids[i : i + _CHUNK]
+        yield ",".join("?" * len(part)), part
+
+
+class ExperienceStore:
+    """Append events, query rollouts. ``ExperienceStore(path)`` creates or migrates the file."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 10.0) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open experience store {self.path}: {exc}") from exc
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(self._conn, str(self.path))
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError(f"cannot open experience store {self.path}: {exc}") from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> ExperienceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"experience store {self.path}: query failed: {exc}") from exc
+
+    # --- writing -----------------------------------------------------------------------
+
+    def append(self, events: Sequence[Event]) -> int:
+        """Record a batch in one transaction; return how many of ``events`` were new.
+
+        An event whose ``event_id`` is already recorded (earlier, or earlier in this batch)
+        is skipped: no ledger row, no typed rows. Events carried inside others (the task
+        in a ResultEvent, the result in a ScoreEvent) are recorded too, under their own
+        ids, so a result is never without its task; they do not count towards the return
+        value. Either the whole batch is recorded or, on error, none of it (StoreError).
+        """
+        if not events:
+            return 0
+        recorded_at = _ts(utcnow())
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                new = sum(_insert(conn, event, recorded_at) for event in events)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"experience store {self.path}: append failed: {exc}") from exc
+                raise
+        return new
+
+    # --- reading -----------------------------------------------------------------------
+
+    def get(self, event_id: str) -> Event | None:
+        """The recorded event with this id, or None."""
+        rows = self._query("SELECT payload FROM events WHERE event_id = ?", (event_id,))
+        return decode_event(rows[0][0]) if rows else None
+
+    def counts(self) -> dict[str, int]:
+        """Events per kind (every known kind, zero included), ``total``, and ``dead_letters``
+        (rows of the dead-letter table, the same number as the ``dead_letter`` kind)."""
+        counts = dict.fromkeys(EVENT_KINDS, 0)
+        for kind, n in self._query("SELECT kind, COUNT(*) FROM events GROUP BY kind"):
+            counts[kind] = n
+        counts["total"] = sum(counts[k] for k in counts)
+        counts["dead_letters"] = self._query("SELECT COUNT(*) FROM dead_letters")[0][0]
+        return counts
+
+    def task_view(self, task_id: str) -> TaskView | None:
+        """The task, its results (with steps), scores, feedback and sessions; None if the
+        store knows nothing of ``task_id``."""
+        rows = self._query(
+            "SELECT payload FROM events WHERE task_id = ? ORDER BY created_at, event_id",
+            (task_id,),
+        )
+        if not rows:
+            return None
+        events = [decode_event(r[0]) for r in rows]
+        results = [e for e in events if isinstance(e, ResultEvent)]
+        sessions = [e for e in events if isinstance(e, SessionEvent)]
+        missing = [
+            r.session_event_id
+            for r in results
+            if r.session_event_id and r.session_event_id not in {s.event_id for s in sessions}
+        ]
+        for marks, ids in _chunks(missing):
+            found = self._query(f"SELECT payload FROM events WHERE event_id IN ({marks})", ids)
+            sessions += [decode_event(r[0]) for r in found]  # type: ignore[misc]
+        tasks = [e for e in events if isinstance(e, TaskEvent)]
+        return TaskView(
+            task_id=task_id,
+            task=tasks[0] if tasks else None,
+            results=results,
+            scores=[e for e in events if isinstance(e, ScoreEvent)],
+            feedback=[e for e in events if isinstance(e, FeedbackEvent)],
+            sessions=sessions,
+        )
+
+    def recent_tasks(self, limit: int = 20) -> list[TaskSummary]:
+        """The latest tasks, newest first (a task recorded twice is listed once)."""
+        rows = self._query(
+            """
+            SELECT t.task_id, t.environment, t.prompt, t.split, t.created_at,
+                   (SELECT COUNT(*) FROM results r WHERE r.task_id = t.task_id),
+                   (SELECT AVG(s.outcome_score) FROM scores s WHERE s.task_id = t.task_id),
+                   (SELECT f.score FROM feedback f WHERE f.task_id = t.task_id
+                     ORDER BY f.created_at DESC, f.event_id DESC LIMIT 1)
+            FROM (SELECT task_id, environment, prompt, split, MIN(created_at) AS created_at
+                  FROM tasks GROUP BY task_id) AS t
+            ORDER BY t.created_at DESC, t.task_id LIMIT ?
+            """,
+            (limit,),
+        )
+        return [
+            TaskSummary(tid, env, prompt, split, datetime.fromisoformat(ts), n, mean, fb)
+            for tid, env, prompt, split, ts, n, mean, fb in rows
+        ]
+
+    def feedback_for(self, task_ids: Iterable[str]) -> dict[str, FeedbackEvent]:
+        """The latest feedback of each task that has any."""
+        out: dict[str, FeedbackEvent] = {}
+        for marks, ids in _chunks(list(dict.fromkeys(task_ids))):
+            rows = self._query(
+                f"""SELECT f.task_id, e.payload FROM feedback f
+                    JOIN events e ON e.event_id = f.event_id
+                    WHERE f.task_id IN ({marks}) ORDER BY f.created_at, f.event_id""",
+                ids,
+            )
+            for task_id, payload in rows:
+                out[task_id] = decode_event(payload)  # type: ignore[assignment]
+        return out
+
+    def dead_letters(self, limit: int = 50) -> list[DeadLetterEvent]:
+        """The latest dead letters, newest first."""
+        rows = self._query(
+            """SELECT e.payload FROM dead_letters d JOIN events e ON e.event_id = d.event_id
+               ORDER BY d.created_at DESC, d.event_id LIMIT ?""",
+            (limit,),
+        )
+        return [decode_event(r[0]) for r in rows]  # type: ignore[misc]
+
+    def adapter_versions(self, name: str | None = None) -> list[ModelUpdateEvent]:
+        """Published adapter versions (of ``name``, or all), by name then version."""
+        rows = self._query(
+            """SELECT e.payload FROM adapter_versions a JOIN events e ON e.event_id = a.event_id
+               WHERE ? IS NULL OR a.adapter_name = ?
+               ORDER BY a.adapter_name, a.version, a.created_at""",
+            (name, name),
+        )
+        return [decode_event(r[0]) for r in rows]  # type: ignore[misc]
+
+    def results_with_scores(
+        self,
+        split: str | None = None,
+        since: datetime | None = None,
+        *,
+        scorer: str | None = None,
+    ) -> list[RolloutRow]:
+        """Every (result, score) pair, with its task and token ids and logprobs (the
+        result's own, else its session's), oldest result first.
+
+        ``split`` filters on the task's split, ``since`` on the result's ``created_at``
+        (inclusive), ``scorer`` on the scorer name. A result scored by two scorers gives two
+        rows; an unscored result gives none.
+        """
+        since_ts = _ts(since) if since is not None else None
+        rows = self._query(
+            """
+            SELECT t.task_id, t.event_id, t.environment, t.split, t.group_id, t.sample_index,
+                   t.prompt, t.answer, r.event_id, r.worker_id, r.raw_text, r.final_answer,
+                   r.parse_status, r.error, r.adapter, s.event_id, s.scorer, s.outcome_score,
+                   s.components, r.session_event_id,
+                   COALESCE(r.prompt_token_ids, ss.prompt_token_ids),
+                   COALESCE(r.completion_token_ids, ss.completion_token_ids),
+                   COALESCE(r.logprobs, ss.logprobs), r.created_at
+            FROM results r
+            JOIN tasks t ON t.event_id = r.task_event_id
+            JOIN scores s ON s.result_event_id = r.event_id
+            LEFT JOIN sessions ss ON ss.event_id = r.session_event_id
+            WHERE (?1 IS NULL OR t.split = ?1) AND (?2 IS NULL OR r.created_at >= ?2)
+              AND (?3 IS NULL OR s.scorer = ?3)
+            ORDER BY r.created_at, r.event_id, s.created_at, s.event_id
+            """,
+            (split, since_ts, scorer),
+        )
+        steps = self._grouped("steps", "result_event_id", "text", [r[8] for r in rows])
+        step_scores = self._grouped("step_scores", "score_event_id", "score", [r[15] for r in rows])
+        return [
+            RolloutRow(
+                task_id=r[0], task_event_id=r[1], environment=r[2], split=r[3], group_id=r[4],
+                sample_index=r[5], prompt=r[6], answer=r[7], result_event_id=r[8],
+                worker_id=r[9], raw_text=r[10], steps=steps.get(r[8], []), final_answer=r[11],
+                parse_status=r[12], result_error=r[13], adapter=r[14], score_event_id=r[15],
+                scorer=r[16], outcome_score=r[17], step_scores=step_scores.get(r[15], []),
+                components=json.loads(r[18]), session_event_id=r[19],
+                prompt_token_ids=json.loads(r[20]) if r[20] else None,
+                completion_token_ids=json.loads(r[21]) if r[21] else None,
+                logprobs=json.loads(r[22]) if r[22] else None,
+                created_at=datetime.fromisoformat(r[23]),
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    def duplicate_results(self) -> int:
+        """How many task ids have more than one recorded result (should be 0 when every
+        task is sampled once and redeliveries reuse the result's event id)."""
+        return self._query(
+            "SELECT COUNT(*) FROM (SELECT task_id FROM results GROUP BY task_id "
+            "HAVING COUNT(*) > 1)"
+        )[0][0]
+
+    def _grouped(self, table: str, key: str, column: str, ids: list[str]) -> dict[str, list]:
+        """``{id: [column values in idx order]}`` for a child table keyed by ``key``."""
+        out: dict[str, list] = {}
+        for marks, part in _chunks(list(dict.fromkeys(ids))):
+            rows = self._query(
+                f"SELECT {key}, {column} FROM {table} WHERE {key} IN ({marks}) ORDER BY {key}, idx",
+                part,
+            )
+            for k, value in rows:
+                out.setdefault(k, []).append(value)
+        return out
+
+
+def _insert(conn: sqlite3.Connection, event: Event, recorded_at: str) -> bool:
+    """Record ``event`` (and the events it carries) unless known; True if it was new."""
+    if isinstance(event, ResultEvent):
+        _insert(conn, event.task, recorded_at)
+    elif isinstance(event, ScoreEvent):
+        _insert(conn, event.result, recorded_at)
+    try:
+        subject: str | None = event.subject()
+    except NotImplementedError:
+        subject = None
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (event.event_id, event.kind, event.task_id, subject, _ts(event.created_at),
+         recorded_at, event.model_dump_json()),
+    )  # fmt: skip
+    if cursor.rowcount != 1:
+        return False
+    _insert_typed(conn, event)
+    return True
+
+
+def _insert_typed(conn: sqlite3.Connection, e: Event) -> None:
+    """The typed rows of a new event; unknown kinds live in the ledger only."""
+    ts = _ts(e.created_at)
+    if isinstance(e, TaskEvent):
+        conn.execute(
+            "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.event_id, e.task_id, e.environment, e.prompt, e.answer, e.split, e.group_id,
+             e.sample_index, e.adapter, e.request_id, ts),
+        )  # fmt: skip
+    elif isinstance(e, ResultEvent):
+        conn.execute(
+            "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.event_id, e.task_id, e.task_event_id, e.environment, e.worker_id, e.raw_text,
+             e.final_answer, e.parse_status, e.error, e.adapter, e.session_event_id,
+             e.latency_s, _json(e.prompt_token_ids), _json(e.completion_token_ids),
+             _json(e.logprobs), e.finish_reason, ts),
+        )  # fmt: skip
+        conn.executemany(
+            "INSERT INTO steps VALUES (?, ?, ?)",
+            [(e.event_id, i, text) for i, text in enumerate(e.steps)],
+        )
+    elif isinstance(e, ScoreEvent):
+        conn.execute(
+            "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.event_id, e.task_id, e.result_event_id, e.environment, e.scorer,
+             e.outcome_score, json.dumps(e.components), e.error, ts),
+        )  # fmt: skip
+        conn.executemany(
+            "INSERT INTO step_scores VALUES (?, ?, ?)",
+            [(e.event_id, i, s) for i, s in enumerate(e.step_scores)],
+        )
+    elif isinstance(e, FeedbackEvent):
+        conn.execute(
+            "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.event_id, e.task_id, e.result_event_id, e.environment, e.manager_id,
+             e.feedback_kind, e.score, e.feedback, e.edited_answer, ts),
+        )  # fmt: skip
+    elif isinstance(e, SessionEvent):
+        conn.execute(
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.event_id, e.session_id, e.task_id, e.turn_index, int(e.trainable), e.model,
+             e.adapter, e.worker_id, e.completion, _json(e.prompt_token_ids),
+             _json(e.completion_token_ids), _json(e.logprobs), e.finish_reason, e.latency_s,
+             ts),
+        )  # fmt: skip
+    elif isinstance(e, ModelUpdateEvent):
+        conn.execute(
+            "INSERT INTO adapter_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.event_id, e.adapter_name, e.version, e.sha256, e.path, e.base_model,
+             e.target_worker, e.step, ts),
+        )  # fmt: skip
+    elif isinstance(e, DeadLetterEvent):
+        conn.execute(
+            "INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.event_id, e.task_id, e.original_subject, e.consumer, e.reason, e.payload,
+             e.num_delivered, e.stream_sequence, ts),
+        )  # fmt: skip
