@@ -115,13 +115,23 @@ class Manager:
         return ConsumerSpec(name="managers", subjects=[Subjects.SCORES_ALL], batch=32)
 
     async def handle_score(self, delivery: Delivery) -> None:
-        score = delivery.event
-        if not isinstance(score, ScoreEvent):
-            await delivery.dead_letter(f"manager expected a score event, got {score.kind!r}")
-            return
+        await self.handle_scores([delivery])
+
+    async def handle_scores(self, deliveries: list[Delivery]) -> None:
+        """Review a batch of scores; publish the feedback concurrently (the caller acks)."""
+        feedback: list[FeedbackEvent] = []
+        for d in deliveries:
+            if isinstance(d.event, ScoreEvent):
+                feedback.append(await self.review(d.event))
+            else:
+                await d.dead_letter(f"manager expected a score event, got {d.event.kind!r}")
+        await asyncio.gather(*(self.bus.publish(f) for f in feedback))
+        self.reviewed += len(feedback)
+
+    async def review(self, score: ScoreEvent) -> FeedbackEvent:
+        """The feedback for one scored result (its id is derived from the task's)."""
         value, text = await self.reviewer.review(score)
-        await self.bus.publish(
-            FeedbackEvent(
+        return FeedbackEvent(
                 event_id=derived_id(score.result.task.event_id, "feedback"),
                 task_id=score.task_id,
                 result_event_id=score.result.event_id,
@@ -132,8 +142,6 @@ class Manager:
                 score=value,
                 feedback=text,
             )
-        )
-        self.reviewed += 1
 
     # --- tasks --------------------------------------------------------------------------
     async def submit(

@@ -155,10 +155,12 @@ class Worker:
         except Exception as exc:  # the inference boundary: retry, then record as data
             await self._inference_failed(good, exc)
             return
-        for (delivery, task), completion in zip(good, completions, strict=True):
-            await self._publish(task, completion)
+        await asyncio.gather(
+            *(self._publish(t, c) for (_, t), c in zip(good, completions, strict=True))
+        )
+        for delivery, _ in good:
             await delivery.ack()
-            self.processed += 1
+        self.processed += len(good)
 
     async def _generate(self, tasks: list[TaskEvent]) -> list[Completion]:
         requests = [
@@ -192,10 +194,8 @@ class Worker:
             adapter=completion.adapter,
             worker_id=self.config.worker_id,
         )
-        await self.bus.publish(session)
-        await self.bus.publish(
-            result_from_completion(task, completion, self.config.worker_id, session.event_id)
-        )
+        result = result_from_completion(task, completion, self.config.worker_id, session.event_id)
+        await asyncio.gather(self.bus.publish(session), self.bus.publish(result))
 
     async def _inference_failed(
         self, good: list[tuple[Delivery, TaskEvent]], exc: Exception

@@ -11,6 +11,7 @@ skips such scores; they are data, not crashes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -102,9 +103,15 @@ class ScorerService:
         )
 
     async def handle(self, delivery: Delivery) -> None:
-        event = delivery.event
-        if not isinstance(event, ResultEvent):
-            await delivery.dead_letter(f"scorer expected a result event, got {event.kind!r}")
-            return
-        await self.bus.publish(await self.score(event))
-        self.scored += 1
+        await self.handle_batch([delivery])
+
+    async def handle_batch(self, deliveries: list[Delivery]) -> None:
+        """Score a batch and publish its scores concurrently (acks follow, by the caller)."""
+        scores: list[ScoreEvent] = []
+        for d in deliveries:
+            if isinstance(d.event, ResultEvent):
+                scores.append(await self.score(d.event))
+            else:
+                await d.dead_letter(f"scorer expected a result event, got {d.event.kind!r}")
+        await asyncio.gather(*(self.bus.publish(s) for s in scores))
+        self.scored += len(scores)

@@ -10,8 +10,8 @@ from tentalis.config import Settings
 from tentalis.inference.base import InferenceClient
 from tentalis.rewards.registry import scorer_for
 from tentalis.rewards.service import ScorerService
-from tentalis.store.recorder import Recorder
 from tentalis.store import ExperienceStore
+from tentalis.store.recorder import Recorder
 
 
 def make_worker(

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tentalis.bus.consumer import run_batch_consumer, run_consumer
+from tentalis.bus.consumer import run_batch_consumer
 from tentalis.config import Settings
 from tentalis.inference.factory import create_inference
 from tentalis.services.components import make_manager, make_recorder, make_scorer, make_worker
@@ -46,7 +46,7 @@ async def run_service(kind: str, settings: Settings, stop: asyncio.Event | None 
             rec.store.close()
         elif kind == "scorer":
             svc = make_scorer(bus, settings)
-            body = run_consumer(bus, svc.spec, svc.handle, stop=stop)
+            body = run_batch_consumer(bus, svc.spec, svc.handle_batch, stop=stop)
             await _with_heartbeat(bus, svc.service_id, kind, lambda: {"processed": svc.scored},
                                   stop, body)
         elif kind == "manager":
@@ -54,7 +54,7 @@ async def run_service(kind: str, settings: Settings, stop: asyncio.Event | None 
             inference = await asyncio.to_thread(create_inference, settings)
             mgr = make_manager(bus, settings, inference)
             unserve = await mgr.serve_requests()
-            body = run_consumer(bus, mgr.review_spec(), mgr.handle_score, stop=stop)
+            body = run_batch_consumer(bus, mgr.review_spec(), mgr.handle_scores, stop=stop)
             try:
                 await _with_heartbeat(bus, settings.manager_id, kind,
                                       lambda: {"processed": mgr.reviewed}, stop, body)

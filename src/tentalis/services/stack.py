@@ -15,7 +15,7 @@ from typing import Any
 from tentalis.agents.manager import Manager
 from tentalis.agents.worker import Worker
 from tentalis.bus.base import Bus
-from tentalis.bus.consumer import run_batch_consumer, run_consumer
+from tentalis.bus.consumer import run_batch_consumer
 from tentalis.config import Settings
 from tentalis.inference.base import InferenceClient
 from tentalis.rewards.service import ScorerService
@@ -53,10 +53,12 @@ class LocalStack:
         stop = self._stop
         self._spawn(run_batch_consumer(self.bus, self.recorder.spec,
                                        self.recorder.handle_batch, stop=stop), "recorder")
-        self._spawn(run_consumer(self.bus, self.scorer.spec, self.scorer.handle, stop=stop),
+        self._spawn(run_batch_consumer(self.bus, self.scorer.spec, self.scorer.handle_batch,
+                                       stop=stop),
                     "scorer")
-        self._spawn(run_consumer(self.bus, self.manager.review_spec(),
-                                 self.manager.handle_score, stop=stop), "manager-review")
+        self._spawn(run_batch_consumer(self.bus, self.manager.review_spec(),
+                                       self.manager.handle_scores, stop=stop),
+                    "manager-review")
         for w in self.workers:
             self._spawn(w.run(stop), w.config.worker_id)
         await self.manager.start_tracking()
