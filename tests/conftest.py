@@ -1,0 +1,80 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random Llama + BPE tokenizer (``tentalis.models.build_tiny_llama``), built
+    once per test session. Treat it as read-only."""
+    from tentalis.models.tiny import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+class ScriptedInference:
+    """A test double for InferenceClient: answers from a function of the request."""
+
+    model_name = "scripted"
+
+    def __init__(self, answer=None, fail_times: int = 0) -> None:  # type: ignore[no-untyped-def]
+        self.answer = answer or (lambda req: "<step>1 + 1 = 2</step>\nAnswer: 2")
+        self.fail_times = fail_times
+        self.calls = 0
+        self.requests: list = []
+        self._adapters: dict[str, str] = {}
+
+    async def chat(self, requests):  # type: ignore[no-untyped-def]
+        from tentalis.errors import InferenceError
+        from tentalis.inference.base import Completion
+
+        self.calls += 1
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise InferenceError("scripted failure")
+        self.requests.extend(requests)
+        out = []
+        for r in requests:
+            text = self.answer(r)
+            out.append(
+                Completion(
+                    text=text,
+                    completion_token_ids=list(range(len(text.split()))),
+                    prompt_token_ids=[1, 2, 3],
+                    adapter=r.adapter,
+                    model=self.model_name,
+                )
+            )
+        return out
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        self._adapters[name] = str(path)
+
+    async def unload_adapter(self, name: str) -> None:
+        self._adapters.pop(name, None)
+
+    def adapters(self) -> list[str]:
+        return sorted(self._adapters)
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def scripted_inference():  # type: ignore[no-untyped-def]
+    """Factory for a scripted InferenceClient double (unit tests only)."""
+    return ScriptedInference
+
+
+@pytest.fixture
+async def memory_bus():  # type: ignore[no-untyped-def]
+    from tentalis.bus.memory import MemoryBus
+
+    bus = MemoryBus()
+    await bus.connect()
+    yield bus
+    await bus.close()
