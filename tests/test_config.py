@@ -15,7 +15,7 @@ def isolated_home(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
 
 def test_defaults_and_derived_paths(isolated_home) -> None:
     s = load_settings()
-    assert s.inference_backend == "local" and s.task_timeout_seconds == 30
+    assert s.inference_backend == "local" and s.task_timeout_seconds == 120
     assert s.store_path == isolated_home / "experience.db"
     assert s.environments == ["math"]
 

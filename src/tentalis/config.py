@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     worker_environments: str = Field(
         default="math", description="Comma-separated environments a worker subscribes to."
     )
-    task_timeout_seconds: float = Field(default=30.0, gt=0)
+    task_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="From publishing a task to its feedback (CPU-sized)."
+    )
     manager_review: ReviewMode = Field(
         default="rules", description="rules: feedback from the scores; llm: the model writes it."
     )

@@ -17,18 +17,21 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tentalis.agents.environments import get_environment
 from tentalis.agents.parsing import parse_steps
 from tentalis.bus.base import Bus, ConsumerSpec, Delivery
-from tentalis.errors import TentalisError
+from tentalis.errors import AdapterError, TentalisError
 from tentalis.events import (
+    ModelUpdateEvent,
     ResultEvent,
     SessionEvent,
     Subjects,
     TaskEvent,
     derived_id,
 )
+from tentalis.inference.adapters import adapter_sha256
 from tentalis.inference.base import ChatRequest, Completion, InferenceClient
 
 log = logging.getLogger(__name__)
@@ -108,6 +111,8 @@ class Worker:
         self.adapter = config.adapter
         self.processed = 0
         self.failed = 0
+        self.adapter_version: int | None = None
+        self.rejected_updates = 0
 
     def consumer_spec(self, environment: str) -> ConsumerSpec:
         return ConsumerSpec(
@@ -124,6 +129,7 @@ class Worker:
             asyncio.create_task(self._consume(env, stop), name=f"worker-{env}")
             for env in self.config.environments
         ]
+        loops.append(asyncio.create_task(self._follow_updates(stop), name="updates"))
         try:
             await stop.wait()
         finally:
@@ -139,6 +145,64 @@ class Worker:
                 break
             await self.handle_batch(batch)
 
+    # --- adapter hot-swap ---------------------------------------------------------------
+    def updates_spec(self) -> ConsumerSpec:
+        """Each worker reads every model update (its own durable consumer)."""
+        return ConsumerSpec(
+            name=f"updates-{self.config.worker_id}",
+            subjects=[Subjects.MODEL_UPDATE],
+            batch=64,
+            max_deliver=self.config.max_deliver,
+        )
+
+    async def _follow_updates(self, stop: asyncio.Event) -> None:
+        async for batch in self.bus.consume(self.updates_spec()):
+            if stop.is_set():
+                break
+            await self.handle_updates(batch)
+
+    async def handle_updates(self, deliveries: list[Delivery]) -> None:
+        """Load the newest adapter meant for this worker; older ones in the batch are moot.
+
+        The adapter is loaded beside the current one and requests switch to it between
+        batches (the inference client swaps atomically), so no request fails or waits
+        longer than the swap itself.
+        """
+        newest: dict[str, ModelUpdateEvent] = {}
+        for d in deliveries:
+            ev = d.event
+            if isinstance(ev, ModelUpdateEvent) and ev.target_worker in (
+                None, self.config.worker_id
+            ):
+                cur = newest.get(ev.adapter_name)
+                if cur is None or ev.version >= cur.version:
+                    newest[ev.adapter_name] = ev
+        for update in newest.values():
+            await self.apply_update(update)
+        for d in deliveries:
+            await d.ack()
+
+    async def apply_update(self, update: ModelUpdateEvent) -> None:
+        """Verify the adapter's checksum, load it, and answer with it from now on."""
+        path = Path(update.path)
+        try:
+            sha = await asyncio.to_thread(adapter_sha256, path)
+            if sha != update.sha256:
+                raise AdapterError(
+                    f"{update.adapter_name} v{update.version}: sha256 {sha[:12]}… does not "
+                    f"match the update's {update.sha256[:12]}…"
+                )
+            await self.inference.load_adapter(update.adapter_name, str(path))
+        except (AdapterError, OSError) as exc:
+            log.error("worker %s refused adapter update: %s", self.config.worker_id, exc)
+            self.rejected_updates += 1
+            return
+        self.adapter = update.adapter_name
+        self.adapter_version = update.version
+        log.info("worker %s now answers with %s v%d", self.config.worker_id,
+                 update.adapter_name, update.version)
+
+    # --- tasks --------------------------------------------------------------------------
     async def handle_batch(self, deliveries: list[Delivery]) -> None:
         """Answer a batch of tasks; ack each only after its result is published."""
         good: list[tuple[Delivery, TaskEvent]] = []

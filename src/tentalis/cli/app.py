@@ -79,15 +79,63 @@ def ask(
 @app.command()
 @exits_cleanly
 def demo(
-    tasks: Annotated[int, typer.Option(min=1, help="Held-out tasks to run.")] = 24,
+    minutes: Annotated[float, typer.Option(
+        min=0, help="Training budget in minutes; 0 runs the loop without training.")] = 10.0,
+    tasks: Annotated[int, typer.Option(min=1, help="Held-out tasks per evaluation.")] = 40,
     workers: Annotated[int, typer.Option(min=1, help="Worker agents (share one model).")] = 2,
+    level: Annotated[str, typer.Option(
+        help="Task level: addition, one_step or two_step.")] = "addition",
+    max_new_tokens: Annotated[int, typer.Option(min=8, help="Tokens per answer.")] = 48,
     embedded: Embedded = None,
     nats_url: NatsUrl = None,
     model: Model = None,
 ) -> None:
-    """Run held-out tasks through the whole loop and report accuracy, step scores, speed."""
+    """Evaluate, train live with hot-swapped adapters for --minutes, evaluate again."""
     settings = _settings(embedded, nats_url=nats_url, llm_model=model)
-    asyncio.run(commands.demo(settings, n_tasks=tasks, workers=workers))
+    asyncio.run(commands.demo(settings, n_tasks=tasks, workers=workers, minutes=minutes,
+                              level=level, max_new_tokens=max_new_tokens))
+
+
+Opt = typer.Option
+
+
+@app.command()
+@exits_cleanly
+def train(
+    backend: Annotated[str | None, Opt(help="standalone | openrlhf (TRAINER_BACKEND).")] = None,
+    loss_type: Annotated[str | None, Opt(help="grpo|bnpo|dr_grpo|dapo|gspo|cispo")] = None,
+    advantage: Annotated[str | None, Opt(help="group|batch|none|rloo")] = None,
+    learning_rate: Annotated[float | None, Opt(help="AdamW learning rate.")] = None,
+    epsilon: Annotated[float | None, Opt(help="Lower clip ε.")] = None,
+    epsilon_high: Annotated[float | None, Opt(help="Upper clip ε (DAPO clip-higher).")] = None,
+    beta: Annotated[float | None, Opt(help="KL weight (0: no reference pass).")] = None,
+    group_size: Annotated[int | None, Opt(help="Completions per prompt (G).")] = None,
+    prompts_per_step: Annotated[int | None, Opt(help="Groups per optimiser step.")] = None,
+    micro_batch_size: Annotated[int | None, Opt(help="Sequences per forward/backward.")] = None,
+    lora_r: Annotated[int | None, Opt(help="LoRA rank.")] = None,
+    save_every: Annotated[int | None, Opt(help="Publish an adapter every K steps.")] = None,
+    adapter_name: Annotated[str | None, Opt(help="Adapter the workers load.")] = None,
+    dynamic_sampling: Annotated[bool | None, Opt(
+        "--dynamic-sampling/--no-dynamic-sampling", help="Drop zero-variance groups.")] = None,
+    target_worker: Annotated[str | None, Opt(help="Send updates to this worker only.")] = None,
+    feed: Annotated[str | None, Opt(
+        help="Also sample training rounds from the math suite at this level (e.g. addition).")
+    ] = None,
+    max_steps: Annotated[int | None, Opt(help="Stop after this many steps.")] = None,
+    nats_url: NatsUrl = None,
+) -> None:
+    """Train a LoRA adapter online from scored rollouts on the bus; workers hot-swap it."""
+    settings = _settings(nats_url=nats_url)
+    fields = {
+        "loss_type": loss_type, "advantage": advantage, "learning_rate": learning_rate,
+        "epsilon": epsilon, "epsilon_high": epsilon_high, "beta": beta,
+        "group_size": group_size, "prompts_per_step": prompts_per_step,
+        "micro_batch_size": micro_batch_size, "lora_r": lora_r, "save_every": save_every,
+        "adapter_name": adapter_name, "dynamic_sampling": dynamic_sampling,
+    }
+    asyncio.run(commands.train(settings, backend or settings.trainer_backend,
+                               {k: v for k, v in fields.items() if v is not None},
+                               target_worker=target_worker, feed=feed, max_steps=max_steps))
 
 
 def _service(kind: str) -> None:

@@ -13,8 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tentalis.config import Settings, config_file_path
-from tentalis.errors import BusError
+from tentalis.errors import BusError, ConfigError
 from tentalis.events import Subjects
+from tentalis.training.config import TrainConfig
 
 console = Console()
 
@@ -193,26 +194,103 @@ async def ask(settings: Settings, text: str, timeout: float) -> None:
             console.print(f"  feedback: {o.feedback.feedback}")
 
 
-async def demo(settings: Settings, *, n_tasks: int, workers: int) -> None:
+async def demo(settings: Settings, *, n_tasks: int, workers: int, minutes: float,
+               level: str, max_new_tokens: int) -> None:
+    """Without training (``minutes == 0``): held-out tasks through the loop and a report.
+    With training: evaluate, train live for ``minutes`` with hot-swaps, evaluate again."""
     from tentalis.demo.loop import heldout_tasks, run_tasks
     from tentalis.demo.report import print_loop_report
     from tentalis.inference.factory import create_inference
     from tentalis.services.runtime import connected_bus
 
+    if minutes > 0 and settings.inference_backend != "local":
+        raise ConfigError("the training demo trains in-process: it needs INFERENCE_BACKEND=local")
     if settings.inference_backend == "local":
         await asyncio.to_thread(_load_model_dir, settings)
     with console.status("loading model"):
         inference = await asyncio.to_thread(create_inference, settings)
-    tasks = heldout_tasks(settings, n_tasks)
     try:
         async with connected_bus(settings) as bus:
             console.print(f"NATS: {bus.url}")
+            if minutes > 0:
+                await _training_demo(bus, settings, inference, n_tasks=n_tasks, workers=workers,
+                                     minutes=minutes, level=level,
+                                     max_new_tokens=max_new_tokens)
+                return
+            tasks = heldout_tasks(settings, n_tasks, level=level, max_new_tokens=max_new_tokens)
             progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                 MofNCompleteColumn(), TimeElapsedColumn(), console=console)
             with progress:
                 bar = progress.add_task("tasks through the loop", total=len(tasks))
                 report = await run_tasks(bus, inference, settings, tasks, workers=workers,
                                          on_done=lambda _o: progress.advance(bar))
+            print_loop_report(console, report, f"held-out tasks — {settings.llm_model}")
     finally:
         await inference.close()
-    print_loop_report(console, report, f"held-out tasks — {settings.llm_model}")
+
+
+def demo_train_config(settings: Settings, max_new_tokens: int) -> TrainConfig:
+    """The training demo's algorithm: DAPO loss and clip-higher, group-normalised
+    advantages, dynamic sampling, LoRA r=16 on every linear layer, an adapter per step."""
+    return TrainConfig(
+        loss_type="dapo", advantage="group", epsilon=0.2,
+        epsilon_high=settings.training_clip_epsilon_high, learning_rate=3e-4,
+        lora_r=16, lora_alpha=32, group_size=4, prompts_per_step=4, micro_batch_size=16,
+        dynamic_sampling=True, save_every=1, keep_checkpoints=2, adapter_name="demo",
+        max_new_tokens=max_new_tokens, seed=settings.tentalis_seed,
+    )
+
+
+async def _training_demo(bus, settings: Settings, inference, *, n_tasks: int,  # type: ignore[no-untyped-def]
+                         workers: int, minutes: float, level: str,
+                         max_new_tokens: int) -> None:
+    from tentalis.demo.training import run_training_demo
+    from tentalis.demo.training_report import (
+        print_training_report,
+        save_training_report,
+        step_line,
+    )
+
+    run_dir = settings.tentalis_home / "runs" / time.strftime("demo-%Y%m%d-%H%M%S")
+    config = demo_train_config(settings, max_new_tokens)
+    model_dir = _load_model_dir(settings)
+    from tentalis.training.metrics import MetricsLogger
+
+    def on_step(m) -> None:  # type: ignore[no-untyped-def]
+        logger.log(m.step, m)
+        console.print(step_line(m))
+
+    with MetricsLogger(run_dir / "tensorboard") as logger:
+        report = await run_training_demo(
+            bus, settings, inference, model_dir, config, minutes=minutes, eval_tasks=n_tasks,
+            workers=workers, level=level, train_max_new_tokens=max_new_tokens,
+            run_dir=run_dir, say=lambda m: console.print(f"[cyan]{m}"), on_step=on_step,
+        )
+    print_training_report(console, report)
+    out = save_training_report(run_dir / "report.json", report, config.model_dump(mode="json"))
+    console.print(f"report: {out}")
+
+
+async def train(settings: Settings, backend: str, fields: dict, *,  # type: ignore[type-arg]
+                target_worker: str | None, feed: str | None, max_steps: int | None) -> None:
+    from pydantic import ValidationError
+
+    from tentalis.demo.training_report import step_line
+    from tentalis.services.runtime import setup_logging
+    from tentalis.services.training import check_backend, run_trainer
+
+    check_backend(backend)
+    setup_logging(settings)
+    try:
+        config = TrainConfig(seed=settings.tentalis_seed,
+                             epsilon_high=settings.training_clip_epsilon_high, **fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+                             for e in exc.errors())
+        raise ConfigError(f"invalid training options: {problems}") from None
+    console.print(f"[bold]tentalis train[/bold] {backend}: {config.loss_type}, "
+                  f"G={config.group_size}, {config.prompts_per_step} prompts/step, "
+                  f"adapter {config.adapter_name!r}")
+    await run_trainer(settings, config, backend=backend, target_worker=target_worker,
+                      feed_level=feed, max_steps=max_steps,
+                      on_step=lambda m: console.print(step_line(m)))

@@ -78,7 +78,12 @@ class LoopReport:
 
 
 def heldout_tasks(
-    settings: Settings, n: int, *, environment: str = "math", level: str | None = None
+    settings: Settings,
+    n: int,
+    *,
+    environment: str = "math",
+    level: str | None = None,
+    max_new_tokens: int | None = None,
 ) -> list[TaskEvent]:
     """The first ``n`` held-out tasks of an environment (fixed by TENTALIS_SEED), greedy."""
     env = get_environment(environment)
@@ -92,6 +97,7 @@ def heldout_tasks(
             metadata=dict(s.metadata),
             split=s.split,
             temperature=0.0,
+            max_new_tokens=max_new_tokens,
         )
         for s in specs
     ]

@@ -153,7 +153,29 @@ CREATE TABLE dead_letters (
 CREATE INDEX dead_letters_created ON dead_letters (created_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+_V2 = """
+CREATE TABLE training_checkpoints (
+    trainer_id      TEXT NOT NULL,
+    step            INTEGER NOT NULL,
+    path            TEXT NOT NULL,
+    adapter_name    TEXT NOT NULL,
+    adapter_version INTEGER,
+    adapter_sha256  TEXT,
+    metrics         TEXT,
+    created_at      TEXT NOT NULL,
+    PRIMARY KEY (trainer_id, step)
+);
+CREATE TABLE training_consumed (
+    rollout_id  TEXT PRIMARY KEY,
+    trainer_id  TEXT NOT NULL,
+    step        INTEGER NOT NULL,
+    outcome     TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+CREATE INDEX training_consumed_step ON training_consumed (trainer_id, step);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -9,6 +9,7 @@ open the same file; writers wait up to ``busy_timeout_s`` for each other.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -99,6 +100,26 @@ class ExperienceStore:
                 raise StoreError(f"experience store {self.path}: query failed: {exc}") from exc
 
     # --- writing -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT, rolled back on error)."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"experience store {self.path}: write failed: {exc}") from exc
+                raise
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only query (for the store's companion modules)."""
+        return self._query(sql, params)
 
     def append(self, events: Sequence[Event]) -> int:
         """Record a batch in one transaction; return how many of ``events`` were new.

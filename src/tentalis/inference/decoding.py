@@ -1,0 +1,233 @@
+"""One batched decode: left-padded prefill, then token by token with a KV cache.
+
+Why not ``model.generate``: a micro-batch mixes requests with different temperatures,
+top_p, seeds, max_tokens, stop strings and LoRA adapters. ``generate`` takes one sampling
+configuration per call; this loop takes one per row, and drops rows from the batch (and
+from the KV cache) as soon as they finish.
+
+Per step, for the rows still running::
+
+    logits  (B, V)  = model(last token, cache)            # raw, untempered
+    logprob (B,)    = log_softmax(logits)[chosen]         # what a trainer needs
+    chosen  (B,)    = argmax(logits)                      # temperature == 0
+                    | sample(top_p(softmax(logits / T)))  # otherwise, per-row generator
+
+Seeds: a row with ``seed`` draws from its own ``torch.Generator(seed)``, so its random
+stream does not depend on the other rows. Its *distribution* may still differ in the last
+float bits between batch shapes (padding changes the matmul shapes), so "same seed → same
+text" is guaranteed for the same batch composition and holds almost always otherwise.
+The same caveat applies to greedy decoding at near-ties (tests check batch == alone).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class RowSpec:
+    """How to decode one row."""
+
+    prompt_ids: list[int]
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: Sequence[str] = ()
+    adapter: str = "__base__"  # peft internal adapter name, "__base__" = no adapter
+
+
+@dataclass
+class RowResult:
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    text: str = ""
+    finish_reason: str = "length"
+
+
+def _find_stop(text: str, stops: Sequence[str]) -> int:
+    """Index of the earliest stop string in ``text``, or -1."""
+    hits = [i for s in stops if s and (i := text.find(s)) >= 0]
+    return min(hits) if hits else -1
+
+
+def _cut_at_stop(tokenizer, ids: list[int], text: str, cut: int) -> int:
+    """Largest k such that decode(ids[:k]) is a prefix of text[:cut] (whole tokens only)."""
+    head = text[:cut]
+    for k in range(len(ids) - 1, -1, -1):
+        if head.startswith(_decode(tokenizer, ids[:k])):
+            return k
+    return 0
+
+
+def _decode(tokenizer, ids: list[int]) -> str:
+    return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+
+def _sample(
+    logits: torch.Tensor, temps: torch.Tensor, top_ps: torch.Tensor, gens: list[torch.Generator]
+) -> torch.Tensor:
+    """Sample one token per row of ``logits`` (R, V) with per-row T, top_p and generator."""
+    probs = torch.softmax(logits / temps[:, None], dim=-1)
+    if bool((top_ps < 1.0).any()):
+        sorted_p, sorted_i = probs.sort(dim=-1, descending=True)
+        # drop a token when the mass strictly before it already reaches top_p
+        drop = (sorted_p.cumsum(-1) - sorted_p) >= top_ps[:, None]
+        sorted_p = sorted_p.masked_fill(drop, 0.0)
+        picks = [torch.multinomial(sorted_p[r], 1, generator=g) for r, g in enumerate(gens)]
+        return sorted_i.gather(1, torch.stack(picks))[:, 0]
+    picks = [torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(gens)]
+    return torch.cat(picks)
+
+
+class AdapterRouting:
+    """Select a LoRA adapter per batch row on every LoRA layer of a model.
+
+    This is what peft does inside ``PeftModel.generate(adapter_names=...)`` (a forward
+    pre-hook that passes ``adapter_names`` to each LoRA layer), done on the plain model so
+    that *every* row is routed explicitly: ``"__base__"`` rows skip all adapters, even
+    ones injected by someone else (a trainer sharing the model) and whatever adapter peft
+    considers "active". ``names`` may be reassigned between forward passes.
+    """
+
+    def __init__(self, model: Any, names: list[str]) -> None:
+        self.names = names
+        self._handles: list[Any] = []
+        if "peft" not in sys.modules:  # no peft imported → no LoRA layers anywhere
+            return
+        from peft.tuners.lora import LoraLayer
+        from peft.utils.other import AuxiliaryTrainingWrapper
+
+        for module in model.modules():
+            if isinstance(module, LoraLayer | AuxiliaryTrainingWrapper):
+                self._handles.append(module.register_forward_pre_hook(self._hook, with_kwargs=True))
+
+    def _hook(self, _module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        kwargs["adapter_names"] = self.names
+        return args, kwargs
+
+    def __enter__(self) -> AdapterRouting:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+
+def decode_batch(
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[RowSpec],
+    *,
+    eos_ids: set[int],
+    pad_id: int,
+) -> list[RowResult]:
+    """Generate for every row; results in row order. ``model`` is the plain transformers
+    model (LoRA layers, if any, injected into it); ``RowSpec.adapter`` picks each row's."""
+    with AdapterRouting(model, [r.adapter for r in rows]) as routing, torch.inference_mode():
+        return _generate(model, tokenizer, rows, routing, eos_ids, pad_id)
+
+
+def _generate(
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[RowSpec],
+    routing: AdapterRouting,
+    eos_ids: set[int],
+    pad_id: int,
+) -> list[RowResult]:
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    n = len(rows)
+    width = max(len(r.prompt_ids) for r in rows)
+    ids = torch.full((n, width), pad_id, dtype=torch.long)
+    attn = torch.zeros((n, width), dtype=torch.long)
+    for i, r in enumerate(rows):  # left padding: every prompt ends at the same column
+        ids[i, width - len(r.prompt_ids) :] = torch.tensor(r.prompt_ids)
+        attn[i, width - len(r.prompt_ids) :] = 1
+    ids, attn = ids.to(device), attn.to(device)
+    pos = (attn.cumsum(-1) - 1).clamp(min=0)  # (B, T) real positions, pads at 0
+
+    gens = []
+    for r in rows:
+        g = torch.Generator(device=device)
+        g.manual_seed(r.seed if r.seed is not None else secrets.randbits(63))
+        gens.append(g)
+    temps = torch.tensor([max(r.temperature, 1e-6) for r in rows], device=device)
+    top_ps = torch.tensor([r.top_p for r in rows], device=device)
+    greedy = torch.tensor([r.temperature <= 0 for r in rows], device=device)
+
+    results = [RowResult() for _ in rows]
+    live = list(range(n))  # batch row j ↔ request live[j]
+    cache = DynamicCache(config=model.config)
+    out = model(
+        input_ids=ids,
+        attention_mask=attn,
+        position_ids=pos,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    while True:
+        logits = out.logits[:, -1, :].float()  # (B, V)
+        logp = torch.log_softmax(logits, dim=-1)
+        live_t = torch.tensor(live, device=device)
+        chosen = logits.argmax(-1)
+        sampled = (~greedy[live_t]).nonzero()[:, 0]
+        if len(sampled):
+            idx = live_t[sampled]
+            chosen[sampled] = _sample(
+                logits[sampled], temps[idx], top_ps[idx], [gens[i] for i in idx.tolist()]
+            )
+        chosen_lp = logp.gather(1, chosen[:, None])[:, 0]
+
+        keep = []
+        for j, (tok, lp) in enumerate(zip(chosen.tolist(), chosen_lp.tolist(), strict=True)):
+            i, res, spec = live[j], results[live[j]], rows[live[j]]
+            res.token_ids.append(tok)
+            res.logprobs.append(lp)
+            if tok in eos_ids:
+                res.finish_reason = "stop"
+                continue
+            if spec.stop:
+                text = _decode(tokenizer, res.token_ids)
+                cut = _find_stop(text, spec.stop)
+                if cut >= 0:
+                    k = _cut_at_stop(tokenizer, res.token_ids, text, cut)
+                    del res.token_ids[k:], res.logprobs[k:]
+                    res.finish_reason = "stop"
+                    continue
+            if len(res.token_ids) >= spec.max_new_tokens:
+                res.finish_reason = "length"
+                continue
+            keep.append(j)
+        if not keep:
+            break
+        if len(keep) < len(live):  # shrink the batch: finished rows cost nothing more
+            sel = torch.tensor(keep, device=device)
+            cache.batch_select_indices(sel)
+            attn, pos, chosen = attn[sel], pos[sel], chosen[sel]
+            live = [live[j] for j in keep]
+            routing.names = [routing.names[j] for j in keep]
+        attn = torch.cat([attn, attn.new_ones((len(live), 1))], dim=1)
+        pos = pos[:, -1:] + 1
+        out = model(
+            input_ids=chosen[:, None],
+            attention_mask=attn,
+            position_ids=pos,
+            past_key_values=cache,
+            use_cache=True,
+        )
+
+    for res in results:
+        ended_by_eos = bool(res.token_ids) and res.token_ids[-1] in eos_ids
+        res.text = _decode(tokenizer, res.token_ids[:-1] if ended_by_eos else res.token_ids)
+    return results

@@ -1,0 +1,202 @@
+"""``OpenAIInference``: any OpenAI-compatible server (vLLM, Ollama, llama.cpp, SGLang …).
+
+Requests go out concurrently (at most ``max_concurrency`` at a time) through the official
+``AsyncOpenAI`` client; the server does the batching. An adapter is selected by sending
+its name as ``model`` (the vLLM convention for LoRA modules); adapters are loaded and
+unloaded at run time through vLLM's ``/v1/load_lora_adapter`` and
+``/v1/unload_lora_adapter`` (the server must run with ``--enable-lora`` and
+``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``).
+
+Logprobs are requested when ``ChatRequest.logprobs`` is set; a server that rejects the
+parameter is asked again without it, and not asked again. Token ids come back only from
+servers that can send them (``token_ids=True`` asks vLLM for ``token_id:<n>`` tokens);
+otherwise ``completion_token_ids`` is empty. vLLM reports logprobs of the raw model
+distribution by default; other servers may report tempered ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import openai
+from openai import AsyncOpenAI
+
+from tentalis.errors import AdapterError, InferenceError
+from tentalis.inference.adapters import validate_adapter_name
+from tentalis.inference.base import BASE_ADAPTER, ChatRequest, Completion
+
+
+def _short(text: Any, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class OpenAIInference:
+    """An :class:`InferenceClient` for an OpenAI-compatible chat-completions server."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        model: str = "default",
+        *,
+        max_concurrency: int = 16,
+        timeout: float = 120.0,
+        token_ids: bool = False,
+        max_retries: int = 2,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model_name = model
+        self._api_key = api_key or "EMPTY"  # local servers accept any key
+        self._client = AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self._api_key,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        self._http = httpx.AsyncClient(
+            base_url=root,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {self._api_key}"},
+        )
+        self._sem = asyncio.Semaphore(max_concurrency)
+        self._token_ids = token_ids
+        self._logprobs_supported = True
+        self._adapters: set[str] = set()
+
+    # --- chat ---------------------------------------------------------------------------
+    async def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        """Answer every request concurrently; the i-th completion answers the i-th request.
+
+        If one fails, the others still running are cancelled and its error is raised."""
+        tasks = [asyncio.ensure_future(self._one(r)) for r in requests]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            raise
+
+    async def _one(self, req: ChatRequest) -> Completion:
+        adapter = req.adapter if req.adapter not in (None, BASE_ADAPTER) else None
+        kwargs: dict[str, Any] = {
+            "model": adapter or self.model_name,
+            "messages": [dict(m) for m in req.messages],
+            "max_tokens": req.max_tokens,
+            "temperature": req.temperature,
+            "top_p": req.top_p,
+        }
+        if req.stop:
+            kwargs["stop"] = list(req.stop)
+        if req.seed is not None:
+            kwargs["seed"] = req.seed
+        if self._token_ids:
+            kwargs["extra_body"] = {"return_tokens_as_token_ids": True}
+        want_logprobs = req.logprobs and self._logprobs_supported
+        start = time.monotonic()
+        async with self._sem:
+            try:
+                resp = await self._create(kwargs, want_logprobs)
+            except openai.BadRequestError as exc:
+                if not (want_logprobs and "logprob" in str(exc.body or exc).lower()):
+                    raise self._error(exc, adapter) from None
+                self._logprobs_supported = False  # ask once, then stop asking
+                resp = await self._create(kwargs, False)
+        return self._completion(resp, adapter, time.monotonic() - start)
+
+    async def _create(self, kwargs: dict[str, Any], logprobs: bool) -> Any:
+        try:
+            if logprobs:
+                return await self._client.chat.completions.create(**kwargs, logprobs=True)
+            return await self._client.chat.completions.create(**kwargs)
+        except openai.BadRequestError:
+            raise
+        except openai.OpenAIError as exc:
+            raise self._error(
+                exc, kwargs["model"] if kwargs["model"] != self.model_name else None
+            ) from None
+
+    def _error(self, exc: Exception, adapter: str | None) -> InferenceError:
+        if isinstance(exc, openai.APIStatusError):
+            body = self._scrub(_short(exc.body if exc.body is not None else exc.message))
+            msg = f"{self.base_url} answered HTTP {exc.status_code}: {body}"
+            if exc.status_code == 404 and adapter:
+                return AdapterError(f"adapter {adapter!r} is not loaded on the server; {msg}")
+            return InferenceError(msg)
+        if isinstance(exc, openai.APITimeoutError):
+            return InferenceError(f"{self.base_url} did not answer in time")
+        if isinstance(exc, openai.APIConnectionError):
+            return InferenceError(f"cannot reach {self.base_url}: {self._scrub(_short(exc))}")
+        return InferenceError(self._scrub(_short(f"{type(exc).__name__}: {exc}")))
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key != "EMPTY" else text
+
+    def _completion(self, resp: Any, adapter: str | None, latency: float) -> Completion:
+        if not resp.choices:
+            raise InferenceError(f"{self.base_url} returned no choices")
+        choice = resp.choices[0]
+        logprobs: list[float] | None = None
+        token_ids: list[int] = []
+        content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
+        if content:
+            logprobs = [float(t.logprob) for t in content]
+            if self._token_ids and all(t.token.startswith("token_id:") for t in content):
+                token_ids = [int(t.token.split(":", 1)[1]) for t in content]
+        extra = getattr(choice, "model_extra", None) or {}
+        if not token_ids and isinstance(extra.get("token_ids"), list):
+            token_ids = [int(t) for t in extra["token_ids"]]
+        prompt_ids = (getattr(resp, "model_extra", None) or {}).get("prompt_token_ids") or []
+        return Completion(
+            text=choice.message.content or "",
+            completion_token_ids=token_ids,
+            prompt_token_ids=[int(t) for t in prompt_ids],
+            logprobs=logprobs,
+            finish_reason="length" if choice.finish_reason == "length" else "stop",
+            adapter=adapter,
+            model=resp.model or self.model_name,
+            latency_s=latency,
+        )
+
+    # --- adapters (vLLM runtime LoRA API) ------------------------------------------------
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Load ``name`` from ``path`` (a path the *server* can read); replace if loaded."""
+        validate_adapter_name(name)
+        body = {"lora_name": name, "lora_path": str(path)}
+        if name in self._adapters:
+            # vLLM >= 0.10 swaps in place; older servers refuse a loaded name → unload first
+            try:
+                await self._post("/v1/load_lora_adapter", {**body, "load_inplace": True})
+                return
+            except AdapterError:
+                await self.unload_adapter(name)
+        await self._post("/v1/load_lora_adapter", body)
+        self._adapters.add(name)
+
+    async def unload_adapter(self, name: str) -> None:
+        await self._post("/v1/unload_lora_adapter", {"lora_name": name})
+        self._adapters.discard(name)
+
+    def adapters(self) -> list[str]:
+        """Adapters loaded through this client."""
+        return sorted(self._adapters)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> None:
+        try:
+            resp = await self._http.post(path, json=body)
+        except httpx.HTTPError as exc:
+            raise AdapterError(f"cannot reach {self._http.base_url}{path}: {exc}") from None
+        if resp.status_code >= 400:
+            raise AdapterError(
+                f"{path} for {body.get('lora_name')!r} failed: HTTP {resp.status_code}: "
+                f"{self._scrub(_short(resp.text))}"
+            )
+
+    async def close(self) -> None:
+        await self._client.close()
+        await self._http.aclose()
