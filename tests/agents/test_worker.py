@@ -98,3 +98,19 @@ async def test_inference_failure_retries_then_records_the_failure(
     assert deliveries == 2 and worker.failed == 1
     [result] = await _drain(memory_bus, [Subjects.RESULTS_ALL], 1)
     assert result.parse_status == "error" and "scripted failure" in (result.error or "")
+
+
+async def test_samples_of_one_group_get_distinct_reproducible_seeds(
+    memory_bus, scripted_inference
+) -> None:
+    inference = scripted_inference()
+    group = [TaskEvent(prompt="What is 2 + 2?", answer="4", group_id="g", sample_index=j)
+             for j in range(4)]
+    for t in group:
+        await memory_bus.publish(t)
+    await _run_worker(memory_bus, inference, WorkerConfig(seed=7),
+                      lambda w: _wait(lambda: w.processed == 4))
+    seeds = [r.seed for r in inference.requests]
+    assert len(set(seeds)) == 4 and all(isinstance(s, int) for s in seeds)
+    again = Worker(memory_bus, scripted_inference(), WorkerConfig(seed=7))
+    assert sorted(again._seed_for(t) for t in group) == sorted(seeds)

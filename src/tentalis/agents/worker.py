@@ -235,11 +235,18 @@ class Worker:
                     t.temperature if t.temperature is not None else self.config.temperature
                 ),
                 adapter=t.adapter or self.adapter,
-                seed=self.config.seed,
+                seed=self._seed_for(t),
             )
             for t in tasks
         ]
         return await self.inference.chat(requests)
+
+    def _seed_for(self, task: TaskEvent) -> int | None:
+        """A per-task sampling seed: reproducible from the run's seed and the task, and
+        different for every task — the G samples of one group must not be identical."""
+        if self.config.seed is None:
+            return None
+        return int(derived_id(str(self.config.seed), task.event_id)[:8], 16)
 
     async def _publish(self, task: TaskEvent, completion: Completion) -> None:
         session = SessionEvent(

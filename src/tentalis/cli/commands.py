@@ -205,6 +205,12 @@ async def demo(settings: Settings, *, n_tasks: int, workers: int, minutes: float
 
     if minutes > 0 and settings.inference_backend != "local":
         raise ConfigError("the training demo trains in-process: it needs INFERENCE_BACKEND=local")
+    if minutes > 0:
+        # one sampling round (4 prompts × 4 samples) is one generation batch
+        settings = settings.model_copy(update={
+            "inference_max_batch": max(settings.inference_max_batch, 16),
+            "manager_max_in_flight": max(settings.manager_max_in_flight, 16),
+        })
     if settings.inference_backend == "local":
         await asyncio.to_thread(_load_model_dir, settings)
     with console.status("loading model"):
@@ -234,7 +240,7 @@ def demo_train_config(settings: Settings, max_new_tokens: int) -> TrainConfig:
     advantages, dynamic sampling, LoRA r=16 on every linear layer, an adapter per step."""
     return TrainConfig(
         loss_type="dapo", advantage="group", epsilon=0.2,
-        epsilon_high=settings.training_clip_epsilon_high, learning_rate=3e-4,
+        epsilon_high=settings.training_clip_epsilon_high, learning_rate=5e-4,
         lora_r=16, lora_alpha=32, group_size=4, prompts_per_step=4, micro_batch_size=16,
         dynamic_sampling=True, save_every=1, keep_checkpoints=2, adapter_name="demo",
         max_new_tokens=max_new_tokens, seed=settings.tentalis_seed,

@@ -15,6 +15,10 @@ So a correct ``Answer:`` line after steps scores 1.0, the right number somewhere
 as the answer 0.5, and nothing right 0.0. Per-step scores are the arithmetic checks of
 :class:`~tentalis.rewards.verifiers.MathVerifier` (1 / 0 / neutral 0.5).
 
+No credit for the format alone: with the system prompt's worked example ("… Answer: 7")
+in context, a format-only bonus was hacked within nine steps of the demo — the policy
+learned to copy the example's ``Answer: 7`` whatever the question.
+
 Listing many numbers can earn ``appears``: this reward is for bootstrapping, to be
 replaced by the strict verifier once the model answers in format.
 """

@@ -1,7 +1,7 @@
 """Feeding an online trainer: sampling rounds from a task suite, one step at a time.
 
 Each round, the manager fans ``prompts_per_step`` new training prompts out
-``group_size`` times (sampled at temperature 1, scored with the suite's training reward)
+``group_size`` times (sampled at temperature 0.8, scored with the suite's training reward)
 and waits for their feedback. Then the feeder lets the trainer take the round in: when
 that completes a batch of useful groups it waits for the optimiser step (and, through
 ``after_step``, for the workers to hot-swap the new adapter) before sampling again, so
@@ -31,8 +31,12 @@ def training_round(
     level: str,
     environment: str = "math",
     scorer: str = "lenient",
+    temperature: float = 0.8,
 ) -> list[TaskEvent]:
-    """``prompts_per_step`` new training prompts, each fanned out ``group_size`` times."""
+    """``prompts_per_step`` new training prompts, each fanned out ``group_size`` times.
+
+    Sampled at ``temperature`` 0.8: at 1.0 a 135M model's samples are mostly noise (few
+    contain the right number, so most groups have no reward variance)."""
     env = get_environment(environment)
     specs = env.generate(config.prompts_per_step, split="train",
                          seed=seed * 100_003 + round_index, level=level)
@@ -42,7 +46,7 @@ def training_round(
         for j in range(config.group_size):
             tasks.append(TaskEvent(
                 prompt=spec.prompt, answer=spec.answer, environment=spec.environment,
-                split="train", group_id=group, sample_index=j, temperature=1.0,
+                split="train", group_id=group, sample_index=j, temperature=temperature,
                 max_new_tokens=max_new_tokens, metadata={**spec.metadata, "scorer": scorer},
             ))
     return tasks
