@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     worker_environments: str = Field(
         default="math", description="Comma-separated environments a worker subscribes to."
     )
+    worker_adapter: str = Field(
+        default="policy",
+        description="Adapter name whose published versions workers hot-swap to.",
+    )
     task_timeout_seconds: float = Field(
         default=120.0, gt=0, description="From publishing a task to its feedback (CPU-sized)."
     )

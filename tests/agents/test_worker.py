@@ -114,3 +114,34 @@ async def test_samples_of_one_group_get_distinct_reproducible_seeds(
     assert len(set(seeds)) == 4 and all(isinstance(s, int) for s in seeds)
     again = Worker(memory_bus, scripted_inference(), WorkerConfig(seed=7))
     assert sorted(again._seed_for(t) for t in group) == sorted(seeds)
+
+
+async def test_worker_follows_only_its_adapter_and_its_target(memory_bus, scripted_inference,
+                                                              tmp_path) -> None:
+    from tentalis.events import ModelUpdateEvent
+    from tentalis.inference.adapters import adapter_sha256
+
+    d = tmp_path / "v1"
+    d.mkdir()
+    (d / "adapter_config.json").write_text("{}")
+    (d / "adapter_model.safetensors").write_bytes(b"weights")
+    sha = adapter_sha256(d)
+    inference = scripted_inference()
+    worker = Worker(memory_bus, inference, WorkerConfig(worker_id="w1", follow_adapter="math"))
+    updates = [
+        ModelUpdateEvent(adapter_name="other", version=9, sha256=sha, path=str(d)),
+        ModelUpdateEvent(adapter_name="math", version=1, sha256=sha, path=str(d),
+                         target_worker="w2"),
+        ModelUpdateEvent(adapter_name="math", version=2, sha256="0" * 64, path=str(d)),
+    ]
+    for u in updates:
+        await memory_bus.publish(u)
+    async for batch in memory_bus.consume(worker.updates_spec()):
+        await worker.handle_updates(batch)
+        break
+    # not its adapter, not its target, a bad checksum: nothing loaded
+    assert inference.adapters() == [] and worker.adapter is None
+    assert worker.rejected_updates == 1
+    good = ModelUpdateEvent(adapter_name="math", version=3, sha256=sha, path=str(d))
+    await worker.apply_update(good)
+    assert inference.adapters() == ["math"] and worker.adapter_version == 3

@@ -81,7 +81,7 @@ async def test_groups_train_publish_and_are_recorded_once(tiny_model_dir, tmp_pa
     for s in flat:
         await bus.publish(s)
     service = _service(bus, tiny_model_dir, tmp_path)
-    await _run_until(service, lambda: service.trainer.step >= 2 and service.dropped_groups)
+    await _run_until(service, lambda: service.published_step >= 2 and service.dropped_groups)
     assert [v.version for v in service.published] == [1, 2]
     ledger = TrainingLedger(ExperienceStore(tmp_path / "x.db"), "trainer-t")
     assert ledger.consumed_count("trained") == 4
@@ -107,7 +107,7 @@ async def test_restart_resumes_and_consumes_every_rollout_exactly_once(
     late = _score(tok, "b", 0)
     await bus.publish(late)  # half of group b: held unacked when the trainer "crashes"
     first = _service(bus, tiny_model_dir, tmp_path, ack_wait=1.0)
-    await _run_until(first, lambda: first.trainer.step >= 1 and late.result.event_id
+    await _run_until(first, lambda: first.published_step >= 1 and late.result.event_id
                      in first._held)
     # the crash: the held rollout was never acked; it comes back after ack_wait.
     # Group a is redelivered too as if its ack had been lost: it must not train again.
@@ -115,7 +115,7 @@ async def test_restart_resumes_and_consumes_every_rollout_exactly_once(
         await bus.publish(s.model_copy(update={"event_id": f"redelivered-{j}"}))
     await bus.publish(_score(tok, "b", 1))
     second = _service(bus, tiny_model_dir, tmp_path, ack_wait=1.0)
-    await _run_until(second, lambda: second.trainer.step >= 2)
+    await _run_until(second, lambda: second.published_step >= 2)
     assert second.trainer.step == 2  # resumed at 1, trained b once
     ledger = TrainingLedger(ExperienceStore(tmp_path / "x.db"), "trainer-t")
     assert ledger.consumed_count("trained") == 4

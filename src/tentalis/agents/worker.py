@@ -49,6 +49,7 @@ class WorkerConfig:
     max_deliver: int = 5
     ack_wait: float = 120.0
     adapter: str | None = None
+    follow_adapter: str = "policy"  # updates to other adapter names are not for this worker
     seed: int | None = None
 
 
@@ -162,7 +163,8 @@ class Worker:
             await self.handle_updates(batch)
 
     async def handle_updates(self, deliveries: list[Delivery]) -> None:
-        """Load the newest adapter meant for this worker; older ones in the batch are moot.
+        """Load the newest version of the adapter this worker follows (``follow_adapter``)
+        when it is meant for all workers or this one; older ones in the batch are moot.
 
         The adapter is loaded beside the current one and requests switch to it between
         batches (the inference client swaps atomically), so no request fails or waits
@@ -171,9 +173,9 @@ class Worker:
         newest: dict[str, ModelUpdateEvent] = {}
         for d in deliveries:
             ev = d.event
-            if isinstance(ev, ModelUpdateEvent) and ev.target_worker in (
-                None, self.config.worker_id
-            ):
+            if (isinstance(ev, ModelUpdateEvent)
+                    and ev.adapter_name == self.config.follow_adapter
+                    and ev.target_worker in (None, self.config.worker_id)):
                 cur = newest.get(ev.adapter_name)
                 if cur is None or ev.version >= cur.version:
                     newest[ev.adapter_name] = ev

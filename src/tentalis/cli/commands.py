@@ -111,7 +111,7 @@ async def _print_bus(bus) -> None:  # type: ignore[no-untyped-def]
     console.print(t)
     health = await bus.get_health()
     h = Table(title="services", title_justify="left")
-    for col in ("service", "kind", "status", "last beat", "processed", "pid"):
+    for col in ("service", "kind", "status", "last beat", "processed", "adapter", "pid"):
         h.add_column(col)
     now = time.time()
     for key, v in sorted(health.items()):
@@ -119,8 +119,11 @@ async def _print_bus(bus) -> None:  # type: ignore[no-untyped-def]
         state = v.get("status", "?")
         if state == "running" and age > 20:
             state = "stale"
+        adapter = (v.get("adapter") or "base") if v.get("kind") == "worker" else ""
+        if v.get("adapter_version") is not None:
+            adapter += f" v{v['adapter_version']}"
         h.add_row(key, str(v.get("kind", "")), state, f"{age:.0f} s ago",
-                  str(v.get("processed", "")), str(v.get("pid", "")))
+                  str(v.get("processed", "")), adapter, str(v.get("pid", "")))
     console.print(h if health else "services: none has reported yet")
 
 
@@ -210,6 +213,7 @@ async def demo(settings: Settings, *, n_tasks: int, workers: int, minutes: float
         settings = settings.model_copy(update={
             "inference_max_batch": max(settings.inference_max_batch, 16),
             "manager_max_in_flight": max(settings.manager_max_in_flight, 16),
+            "worker_adapter": "demo",  # the demo's workers follow the demo's adapter only
         })
     if settings.inference_backend == "local":
         await asyncio.to_thread(_load_model_dir, settings)

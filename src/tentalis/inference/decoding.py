@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from tentalis.errors import InferenceError
 
 
 @dataclass
@@ -128,11 +130,15 @@ def decode_batch(
     *,
     eos_ids: set[int],
     pad_id: int,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[RowResult]:
     """Generate for every row; results in row order. ``model`` is the plain transformers
-    model (LoRA layers, if any, injected into it); ``RowSpec.adapter`` picks each row's."""
+    model (LoRA layers, if any, injected into it); ``RowSpec.adapter`` picks each row's.
+    ``should_stop`` is polled every token: when it turns true (the client is closing) the
+    batch is abandoned with InferenceError instead of holding the process open."""
     with AdapterRouting(model, [r.adapter for r in rows]) as routing, torch.inference_mode():
-        return _generate(model, tokenizer, rows, routing, eos_ids, pad_id)
+        return _generate(model, tokenizer, rows, routing, eos_ids, pad_id,
+                         should_stop or (lambda: False))
 
 
 def _generate(
@@ -142,6 +148,7 @@ def _generate(
     routing: AdapterRouting,
     eos_ids: set[int],
     pad_id: int,
+    should_stop: Callable[[], bool],
 ) -> list[RowResult]:
     from transformers import DynamicCache
 
@@ -177,6 +184,8 @@ def _generate(
         logits_to_keep=1,
     )
     while True:
+        if should_stop():
+            raise InferenceError("inference client closed while generating")
         logits = out.logits[:, -1, :].float()  # (B, V)
         logp = torch.log_softmax(logits, dim=-1)
         live_t = torch.tensor(live, device=device)

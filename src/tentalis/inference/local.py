@@ -253,7 +253,8 @@ class LocalInference:
             if self._base.training:  # a trainer sharing the model left it in train mode
                 self._base.eval()
             results = decode_batch(
-                self._base, self._tokenizer, rows, eos_ids=self._eos_ids, pad_id=self._pad_id
+                self._base, self._tokenizer, rows, eos_ids=self._eos_ids, pad_id=self._pad_id,
+                should_stop=lambda: self._batcher.closed,
             )
         now = time.monotonic()
         for i, row, res in zip(index, rows, results, strict=True):

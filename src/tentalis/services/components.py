@@ -29,6 +29,7 @@ def make_worker(
             max_deliver=settings.bus_max_deliver,
             ack_wait=settings.bus_ack_wait_seconds,
             seed=settings.tentalis_seed,
+            follow_adapter=settings.worker_adapter,
         ),
     )
 

@@ -65,7 +65,8 @@ async def run_service(kind: str, settings: Settings, stop: asyncio.Event | None 
             inference = await asyncio.to_thread(create_inference, settings)
             worker = make_worker(bus, inference, settings)
             stats = lambda: {"processed": worker.processed, "failed": worker.failed,  # noqa: E731
-                             "adapter": worker.adapter}
+                             "adapter": worker.adapter,
+                             "adapter_version": worker.adapter_version}
             try:
                 await _with_heartbeat(bus, settings.worker_id, kind, stats, stop,
                                       worker.run(stop))
