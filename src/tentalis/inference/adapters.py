@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tentalis.durable import fsync_dir
 from tentalis.errors import AdapterError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -54,12 +55,6 @@ def adapter_sha256(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class AdapterStore:
@@ -111,7 +106,7 @@ class AdapterStore:
                     with open(tmp / f.name, "rb") as fh:
                         os.fsync(fh.fileno())
             os.chmod(tmp, 0o755)  # mkdtemp makes it private
-            _fsync_dir(tmp)
+            fsync_dir(tmp)
             while True:  # another writer may take the same number: retry with the next
                 version = (self.versions(name) or [0])[-1] + 1
                 target = parent / f"v{version}"
@@ -121,7 +116,7 @@ class AdapterStore:
                 except OSError:
                     if not target.exists():
                         raise
-            _fsync_dir(parent)
+            fsync_dir(parent)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

