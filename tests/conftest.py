@@ -78,3 +78,30 @@ async def memory_bus():  # type: ignore[no-untyped-def]
     await bus.connect()
     yield bus
     await bus.close()
+
+
+async def _collect_events(bus, subjects, n, timeout=3.0):  # type: ignore[no-untyped-def]
+    """Read ``n`` events from ``subjects`` through a probe consumer (acking them)."""
+    import asyncio
+
+    from tentalis.bus.base import ConsumerSpec
+
+    spec = ConsumerSpec(name="probe", subjects=subjects, batch=50, fetch_timeout=0.1)
+    got = []
+
+    async def collect() -> None:
+        async for batch in bus.consume(spec):
+            for d in batch:
+                got.append(d.event)
+                await d.ack()
+            if len(got) >= n:
+                return
+
+    await asyncio.wait_for(collect(), timeout)
+    return got
+
+
+@pytest.fixture
+def collect_events():  # type: ignore[no-untyped-def]
+    """``await collect_events(bus, subjects, n)``: the first ``n`` events on ``subjects``."""
+    return _collect_events

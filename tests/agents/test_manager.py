@@ -4,7 +4,6 @@ import asyncio
 
 from tentalis.agents.manager import Manager, ManagerConfig
 from tentalis.agents.review import RuleReviewer
-from tentalis.bus.base import ConsumerSpec
 from tentalis.events import (
     FeedbackEvent,
     ResultEvent,
@@ -23,24 +22,9 @@ def _score(task: TaskEvent, *, answer: str, steps: list[str], step_scores, outco
                       components={"verifier": outcome})
 
 
-async def _feedback(bus, n):  # type: ignore[no-untyped-def]
-    spec = ConsumerSpec(name="probe", subjects=[Subjects.FEEDBACK_ALL], batch=10,
-                        fetch_timeout=0.1)
-    got = []
-
-    async def collect() -> None:
-        async for batch in bus.consume(spec):
-            for d in batch:
-                got.append(d.event)
-                await d.ack()
-            if len(got) >= n:
-                return
-
-    await asyncio.wait_for(collect(), 3.0)
-    return got
-
-
-async def test_review_names_the_failing_step_and_the_expected_answer(memory_bus) -> None:
+async def test_review_names_the_failing_step_and_the_expected_answer(
+    memory_bus, collect_events
+) -> None:
     manager = Manager(memory_bus, RuleReviewer(), ManagerConfig())
     task = TaskEvent(prompt="Tom has 3 apples and buys 4. How many?", answer="7")
     score = _score(task, answer="8", steps=["3 + 4 = 8"], step_scores=[0.0], outcome=0.0)
@@ -51,7 +35,7 @@ async def test_review_names_the_failing_step_and_the_expected_answer(memory_bus)
             await manager.handle_score(d)
             await d.ack()
         break
-    [fb] = await _feedback(memory_bus, 1)
+    [fb] = await collect_events(memory_bus, [Subjects.FEEDBACK_ALL], 1)
     assert isinstance(fb, FeedbackEvent)
     assert fb.event_id == derived_id(task.event_id, "feedback")
     assert fb.score == 0.0 and fb.feedback_kind == "review"

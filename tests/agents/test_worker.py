@@ -3,24 +3,7 @@ from __future__ import annotations
 import asyncio
 
 from tentalis.agents.worker import Worker, WorkerConfig
-from tentalis.bus.base import ConsumerSpec
 from tentalis.events import ResultEvent, SessionEvent, Subjects, TaskEvent, derived_id
-
-
-async def _drain(bus, subjects, n, timeout=3.0):  # type: ignore[no-untyped-def]
-    spec = ConsumerSpec(name="probe", subjects=subjects, batch=50, fetch_timeout=0.1)
-    got = []
-
-    async def collect() -> None:
-        async for batch in bus.consume(spec):
-            for d in batch:
-                got.append(d.event)
-                await d.ack()
-            if len(got) >= n:
-                return
-
-    await asyncio.wait_for(collect(), timeout)
-    return got
 
 
 async def _run_worker(bus, inference, config, until):  # type: ignore[no-untyped-def]
@@ -40,14 +23,16 @@ async def _wait(pred) -> None:  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.01)
 
 
-async def test_worker_answers_a_batch_with_derived_ids(memory_bus, scripted_inference) -> None:
+async def test_worker_answers_a_batch_with_derived_ids(
+    memory_bus, scripted_inference, collect_events
+) -> None:
     inference = scripted_inference(lambda r: "<step>2 + 3 = 5</step>\nAnswer: 5")
     tasks = [TaskEvent(prompt=f"What is 2 + {i}?", answer=str(2 + i)) for i in range(3)]
     for t in tasks:
         await memory_bus.publish(t)
     await _run_worker(memory_bus, inference, WorkerConfig(batch_size=8),
                       lambda w: _wait(lambda: w.processed == 3))
-    events = await _drain(memory_bus, [Subjects.RESULTS_ALL, Subjects.SESSION], 6)
+    events = await collect_events(memory_bus, [Subjects.RESULTS_ALL, Subjects.SESSION], 6)
     results = [e for e in events if isinstance(e, ResultEvent)]
     sessions = [e for e in events if isinstance(e, SessionEvent)]
     assert len(results) == 3 and len(sessions) == 3
@@ -70,19 +55,20 @@ async def test_the_model_never_sees_the_ground_truth(memory_bus, scripted_infere
     assert all("SECRET-42" not in m["content"] for m in request.messages)
 
 
-async def test_result_without_steps_is_recorded_not_dropped(memory_bus, scripted_inference) -> None:
+async def test_result_without_steps_is_recorded_not_dropped(
+    memory_bus, scripted_inference, collect_events
+) -> None:
     inference = scripted_inference(lambda r: "I think it is seven.")
     await memory_bus.publish(TaskEvent(prompt="What is 3 + 4?", answer="7"))
     await _run_worker(memory_bus, inference, WorkerConfig(),
                       lambda w: _wait(lambda: w.processed == 1))
-    [result] = await _drain(memory_bus, [Subjects.RESULTS_ALL], 1)
+    [result] = await collect_events(memory_bus, [Subjects.RESULTS_ALL], 1)
     assert result.parse_status in ("no_steps", "no_answer")
     assert result.steps == [] and result.raw_text == "I think it is seven."
 
 
 async def test_inference_failure_retries_then_records_the_failure(
-    memory_bus, scripted_inference
-) -> None:
+    memory_bus, scripted_inference, collect_events) -> None:
     inference = scripted_inference(fail_times=10)  # always fails within max_deliver
     await memory_bus.publish(TaskEvent(prompt="What is 1 + 1?", answer="2"))
     config = WorkerConfig(max_deliver=2, ack_wait=5.0)
@@ -96,7 +82,7 @@ async def test_inference_failure_retries_then_records_the_failure(
         if worker.failed:
             break
     assert deliveries == 2 and worker.failed == 1
-    [result] = await _drain(memory_bus, [Subjects.RESULTS_ALL], 1)
+    [result] = await collect_events(memory_bus, [Subjects.RESULTS_ALL], 1)
     assert result.parse_status == "error" and "scripted failure" in (result.error or "")
 
 

@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tentalis.agents.environments import get_environment
 from tentalis.agents.parsing import parse_steps
@@ -62,17 +63,25 @@ def build_messages(task: TaskEvent) -> list[dict[str, str]]:
     ]
 
 
+def _result_identity(task: TaskEvent, worker_id: str) -> dict[str, Any]:
+    """Fields every result of ``task`` shares; the id is derived from the task's, so a
+    redelivered task's result is the same event (deduplicated by bus and store)."""
+    return {
+        "event_id": derived_id(task.event_id, "result"),
+        "task_id": task.task_id,
+        "task": task,
+        "environment": task.environment,
+        "worker_id": worker_id,
+        "source": worker_id,
+    }
+
+
 def result_from_completion(
     task: TaskEvent, completion: Completion, worker_id: str, session_id: str
 ) -> ResultEvent:
     parsed = parse_steps(completion.text)
     return ResultEvent(
-        event_id=derived_id(task.event_id, "result"),
-        task_id=task.task_id,
-        task=task,
-        environment=task.environment,
-        worker_id=worker_id,
-        source=worker_id,
+        **_result_identity(task, worker_id),
         raw_text=completion.text,
         steps=parsed.steps,
         final_answer=parsed.final_answer,
@@ -90,12 +99,7 @@ def result_from_completion(
 def failed_result(task: TaskEvent, worker_id: str, error: str) -> ResultEvent:
     """A task the worker could not answer, kept as data (not dropped)."""
     return ResultEvent(
-        event_id=derived_id(task.event_id, "result"),
-        task_id=task.task_id,
-        task=task,
-        environment=task.environment,
-        worker_id=worker_id,
-        source=worker_id,
+        **_result_identity(task, worker_id),
         raw_text="",
         parse_status="error",
         error=error,
