@@ -119,6 +119,26 @@ class Settings(BaseSettings):
     intercept_enabled: bool = False
     intercept_port: int = Field(default=8200, ge=1, le=65535)
     intercept_backend_url: str = "http://localhost:11434"
+    model_server_port: int = Field(default=8300, ge=1, le=65535)
+    gateway_host: str = Field(
+        default="127.0.0.1",
+        description="Bind address of the gateway servers; a non-loopback one needs API keys.",
+    )
+    gateway_api_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated API keys (hashed at start-up)."
+    )
+    gateway_api_key_file: Path | None = Field(
+        default=None,
+        description="Hashed API key file (`tentalis keys add`); default <home>/gateway_keys "
+        "when it exists.",
+    )
+    gateway_max_body_bytes: int = Field(default=4 << 20, ge=1024)
+    gateway_max_n: int = Field(default=8, ge=1)
+    gateway_max_tokens: int = Field(default=4096, ge=1)
+    gateway_max_messages: int = Field(default=256, ge=1)
+    gateway_rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="Requests per minute per API key (0: unlimited)."
+    )
 
     # --- on-policy distillation & meta-RL (used by later stages) ------------------------
     opd_mode: Literal["lightweight", "openclaw"] = "lightweight"
@@ -172,7 +192,7 @@ class Settings(BaseSettings):
 
     def to_toml_dict(self) -> dict[str, Any]:
         """The settings as written by ``tentalis init`` (secrets left out)."""
-        data = self.model_dump(mode="json", exclude={"inference_api_key"})
+        data = self.model_dump(mode="json", exclude={"inference_api_key", "gateway_api_keys"})
         return {k: v for k, v in data.items() if v is not None}
 
 
