@@ -12,6 +12,7 @@ from tentalis.events import (
     ResultEvent,
     ScoreEvent,
     SessionEvent,
+    SessionLinkEvent,
     Subjects,
     TaskEvent,
     decode_event,
@@ -31,6 +32,8 @@ def _examples():  # type: ignore[no-untyped-def]
         FeedbackEvent(task_id=task.task_id, score=1.0, feedback="good"),
         SessionEvent(session_id="s", messages=[{"role": "user", "content": "hi"}],
                      completion="hello", completion_token_ids=[5, 6], logprobs=[-0.1, -0.2]),
+        SessionLinkEvent(session_id="s", session_event_id="e1", turn_index=0,
+                         next_state={"messages": [{"role": "user", "content": "thanks"}]}),
         ModelUpdateEvent(adapter_name="math", version=3, sha256="ab" * 32, path="/a/v3"),
     ]
 

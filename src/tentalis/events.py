@@ -51,6 +51,7 @@ class Subjects:
     SCORES_ALL = "tentalis.ev.score.>"
     FEEDBACK_ALL = "tentalis.ev.feedback.>"
     SESSION = "tentalis.ev.session"
+    SESSION_LINK = "tentalis.ev.session.link"
     MODEL_UPDATE = "tentalis.ev.model.update"
     DEAD_LETTER = "tentalis.ev.deadletter"
     GUARD = "tentalis.ev.guard"
@@ -184,6 +185,10 @@ class FeedbackEvent(Event):
     score: float | None = Field(default=None, ge=0.0, le=1.0)
     feedback: str = ""
     edited_answer: str | None = None
+    session_id: str | None = Field(
+        default=None, description="Set when the feedback is on a proxied session."
+    )
+    session_event_id: str | None = Field(default=None, description="The session turn judged.")
 
     def subject(self) -> str:
         return Subjects.feedback(self.environment)
@@ -212,6 +217,25 @@ class SessionEvent(Event):
 
     def subject(self) -> str:
         return Subjects.SESSION
+
+
+class SessionLinkEvent(Event):
+    """What followed one session turn (its *next state*), published once it is known.
+
+    A turn is published the moment it is answered, before anything follows it; when the
+    session's next call arrives, this event links the earlier turn to the messages that
+    came after its completion (next user message, tool result or error).
+    """
+
+    kind: Literal["session_link"] = "session_link"
+    session_id: str
+    session_event_id: str = Field(description="The SessionEvent this completes.")
+    turn_index: int
+    next_event_id: str | None = Field(default=None, description="The turn that followed.")
+    next_state: dict[str, Any]
+
+    def subject(self) -> str:
+        return Subjects.SESSION_LINK
 
 
 class ModelUpdateEvent(Event):
@@ -252,12 +276,16 @@ AnyEvent = Annotated[
     | ScoreEvent
     | FeedbackEvent
     | SessionEvent
+    | SessionLinkEvent
     | ModelUpdateEvent
     | DeadLetterEvent,
     Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
-EVENT_KINDS = ("task", "result", "score", "feedback", "session", "model_update", "dead_letter")
+EVENT_KINDS = (
+    "task", "result", "score", "feedback", "session", "session_link", "model_update",
+    "dead_letter",
+)
 
 
 def decode_event(data: bytes | str) -> Event:

@@ -175,7 +175,26 @@ CREATE TABLE training_consumed (
 CREATE INDEX training_consumed_step ON training_consumed (trainer_id, step);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# v3: feedback on proxied sessions; the links from a session turn to its next state
+_V3 = """
+ALTER TABLE feedback ADD COLUMN session_id TEXT;
+ALTER TABLE feedback ADD COLUMN session_event_id TEXT;
+CREATE INDEX feedback_session ON feedback (session_id, created_at);
+
+CREATE TABLE session_links (
+    event_id         TEXT PRIMARY KEY REFERENCES events (event_id),
+    session_id       TEXT NOT NULL,
+    session_event_id TEXT NOT NULL,
+    turn_index       INTEGER NOT NULL,
+    next_event_id    TEXT,
+    next_state       TEXT NOT NULL,
+    created_at       TEXT NOT NULL
+);
+CREATE INDEX session_links_turn ON session_links (session_event_id);
+CREATE INDEX session_links_session ON session_links (session_id, turn_index);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

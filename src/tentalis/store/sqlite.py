@@ -28,6 +28,7 @@ from tentalis.events import (
     ResultEvent,
     ScoreEvent,
     SessionEvent,
+    SessionLinkEvent,
     TaskEvent,
     decode_event,
     utcnow,
@@ -374,9 +375,12 @@ def _insert_typed(conn: sqlite3.Connection, e: Event) -> None:
         )
     elif isinstance(e, FeedbackEvent):
         conn.execute(
-            "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO feedback (event_id, task_id, result_event_id, environment, manager_id,"
+            " feedback_kind, score, feedback, edited_answer, created_at, session_id,"
+            " session_event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (e.event_id, e.task_id, e.result_event_id, e.environment, e.manager_id,
-             e.feedback_kind, e.score, e.feedback, e.edited_answer, ts),
+             e.feedback_kind, e.score, e.feedback, e.edited_answer, ts, e.session_id,
+             e.session_event_id),
         )  # fmt: skip
     elif isinstance(e, SessionEvent):
         conn.execute(
@@ -385,6 +389,12 @@ def _insert_typed(conn: sqlite3.Connection, e: Event) -> None:
              e.adapter, e.worker_id, e.completion, _json(e.prompt_token_ids),
              _json(e.completion_token_ids), _json(e.logprobs), e.finish_reason, e.latency_s,
              ts),
+        )  # fmt: skip
+    elif isinstance(e, SessionLinkEvent):
+        conn.execute(
+            "INSERT INTO session_links VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (e.event_id, e.session_id, e.session_event_id, e.turn_index, e.next_event_id,
+             json.dumps(e.next_state), ts),
         )  # fmt: skip
     elif isinstance(e, ModelUpdateEvent):
         conn.execute(
