@@ -92,6 +92,20 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(default=192, ge=1, le=32768)
     temperature: float = Field(default=0.7, ge=0.0, le=5.0)
 
+    # --- judge (the LLM that scores steps, tentalis.rewards.judge) ------------------------
+    judge_backend: InferenceBackend = Field(
+        default="local", description="Where the judge runs (as INFERENCE_BACKEND)."
+    )
+    judge_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL of the judge (remote backends)."
+    )
+    judge_model: str | None = Field(default=None, description="Judge model (default LLM_MODEL).")
+    judge_votes: int = Field(default=1, ge=1, le=16, description="Judgements per step (m).")
+    judge_aggregate: Literal["vote", "mean"] = Field(
+        default="vote", description="vote: majority of m votes; mean: their mean."
+    )
+    judge_max_retries: int = Field(default=2, ge=0, le=5, description="Re-asks when malformed.")
+
     # --- agents ------------------------------------------------------------------------
     manager_id: str = "manager-01"
     worker_id: str = "worker-01"
