@@ -128,6 +128,24 @@ class Settings(BaseSettings):
     trainer_backend: TrainerBackend = "standalone"
     training_clip_epsilon_high: float = Field(default=0.28, ge=0.0)
 
+    # --- reward-hacking guard (meaning of each: tentalis.rewards.guard.GuardConfig) -----
+    guard_enabled: bool = Field(default=True, description="Watch training for reward hacking.")
+    guard_warmup: int = Field(default=64, ge=4, description="Rollouts in the baseline.")
+    guard_window: int = Field(default=64, ge=4, description="Recent rollouts per check.")
+    guard_check_every: int = Field(default=16, ge=1, description="Rollouts between checks.")
+    guard_length_z: float = Field(default=2.5, gt=0, description="Length drift, baseline σ.")
+    guard_kl_threshold: float = Field(default=0.15, gt=0, description="Reward KL, nats.")
+    guard_kl_rising_checks: int = Field(default=3, ge=1, description="Checks KL must rise.")
+    guard_judge_component: str = Field(default="judge", description="Judge's component.")
+    guard_cheap_component: str = Field(
+        default="", description="Cheap scorer's component; empty: mean of the others."
+    )
+    guard_gap_threshold: float = Field(default=0.25, gt=0, description="|cheap − judge| rise.")
+    guard_rho_drop: float = Field(default=0.5, gt=0, description="Spearman ρ drop.")
+    guard_min_pairs: int = Field(default=16, ge=4, description="Pairs to judge divergence.")
+    guard_hard_stop_signals: int = Field(default=2, ge=1, description="Signals for HARD_STOP.")
+    guard_escalate_after: int = Field(default=0, ge=0, description="Checks; 0: never.")
+
     # --- gateway -----------------------------------------------------------------------
     bridge_port: int = Field(default=8100, ge=1, le=65535)
     intercept_enabled: bool = False

@@ -270,6 +270,27 @@ class DeadLetterEvent(Event):
         return Subjects.DEAD_LETTER
 
 
+GuardLevelName = Literal["warning", "hard_stop", "resumed"]
+
+
+class GuardEvent(Event):
+    """The reward-hacking guard's verdict on a trainer (WARNING, HARD_STOP), or an operator
+    resuming that trainer's paused adapter promotion (``resumed``)."""
+
+    kind: Literal["guard"] = "guard"
+    trainer_id: str
+    adapter_name: str = ""
+    level: GuardLevelName
+    signals: list[str] = Field(default_factory=list, description="The signals that fired.")
+    reason: str
+    numbers: dict[str, float] = Field(default_factory=dict, description="What triggered it.")
+    step: int | None = None
+    observations: int = 0
+
+    def subject(self) -> str:
+        return Subjects.GUARD
+
+
 AnyEvent = Annotated[
     TaskEvent
     | ResultEvent
@@ -278,13 +299,14 @@ AnyEvent = Annotated[
     | SessionEvent
     | SessionLinkEvent
     | ModelUpdateEvent
-    | DeadLetterEvent,
+    | DeadLetterEvent
+    | GuardEvent,
     Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
 EVENT_KINDS = (
     "task", "result", "score", "feedback", "session", "session_link", "model_update",
-    "dead_letter",
+    "dead_letter", "guard",
 )
 
 

@@ -194,7 +194,21 @@ CREATE INDEX session_links_turn ON session_links (session_event_id);
 CREATE INDEX session_links_session ON session_links (session_id, turn_index);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+_V4 = """
+CREATE TABLE guard_events (
+    event_id     TEXT PRIMARY KEY REFERENCES events (event_id),
+    trainer_id   TEXT NOT NULL,
+    adapter_name TEXT NOT NULL,
+    level        TEXT NOT NULL,
+    signals      TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    step         INTEGER,
+    created_at   TEXT NOT NULL
+);
+CREATE INDEX guard_events_trainer ON guard_events (trainer_id, created_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

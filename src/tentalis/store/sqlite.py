@@ -24,6 +24,7 @@ from tentalis.events import (
     DeadLetterEvent,
     Event,
     FeedbackEvent,
+    GuardEvent,
     ModelUpdateEvent,
     ResultEvent,
     ScoreEvent,
@@ -407,4 +408,10 @@ def _insert_typed(conn: sqlite3.Connection, e: Event) -> None:
             "INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (e.event_id, e.task_id, e.original_subject, e.consumer, e.reason, e.payload,
              e.num_delivered, e.stream_sequence, ts),
+        )  # fmt: skip
+    elif isinstance(e, GuardEvent):
+        conn.execute(
+            "INSERT INTO guard_events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.event_id, e.trainer_id, e.adapter_name, e.level, json.dumps(e.signals),
+             e.reason, e.step, ts),
         )  # fmt: skip
