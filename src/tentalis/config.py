@@ -150,7 +150,16 @@ class Settings(BaseSettings):
     bridge_port: int = Field(default=8100, ge=1, le=65535)
     intercept_enabled: bool = False
     intercept_port: int = Field(default=8200, ge=1, le=65535)
-    intercept_backend_url: str = "http://localhost:11434"
+    intercept_backend_url: str = Field(
+        default="http://localhost:11434",
+        description="OpenAI-compatible server the proxy forwards to (configuration only, "
+        "never taken from a request).",
+    )
+    intercept_backend_api_key: SecretStr | None = Field(
+        default=None, description="Key the proxy presents to its backend (never the client's)."
+    )
+    intercept_timeout_seconds: float = Field(default=600.0, gt=0, description="Per call.")
+    bridge_enabled: bool = Field(default=True, description="Run the bridge in `tentalis serve`.")
     model_server_port: int = Field(default=8300, ge=1, le=65535)
     gateway_host: str = Field(
         default="127.0.0.1",
@@ -224,7 +233,8 @@ class Settings(BaseSettings):
 
     def to_toml_dict(self) -> dict[str, Any]:
         """The settings as written by ``tentalis init`` (secrets left out)."""
-        data = self.model_dump(mode="json", exclude={"inference_api_key", "gateway_api_keys"})
+        secrets = {"inference_api_key", "gateway_api_keys", "intercept_backend_api_key"}
+        data = self.model_dump(mode="json", exclude=secrets)
         return {k: v for k, v in data.items() if v is not None}
 
 
