@@ -86,6 +86,8 @@ def demo(
     level: Annotated[str, typer.Option(
         help="Task level: addition, one_step or two_step.")] = "addition",
     max_new_tokens: Annotated[int, typer.Option(min=8, help="Tokens per answer.")] = 48,
+    mid_evals: Annotated[int, typer.Option(
+        min=0, help="Held-out checks during training (clock paused), for the curve.")] = 1,
     embedded: Embedded = None,
     nats_url: NatsUrl = None,
     model: Model = None,
@@ -93,7 +95,8 @@ def demo(
     """Evaluate, train live with hot-swapped adapters for --minutes, evaluate again."""
     settings = _settings(embedded, nats_url=nats_url, llm_model=model)
     asyncio.run(commands.demo(settings, n_tasks=tasks, workers=workers, minutes=minutes,
-                              level=level, max_new_tokens=max_new_tokens))
+                              level=level, max_new_tokens=max_new_tokens,
+                              mid_evals=mid_evals))
 
 
 Opt = typer.Option

@@ -198,7 +198,7 @@ async def ask(settings: Settings, text: str, timeout: float) -> None:
 
 
 async def demo(settings: Settings, *, n_tasks: int, workers: int, minutes: float,
-               level: str, max_new_tokens: int) -> None:
+               level: str, max_new_tokens: int, mid_evals: int = 1) -> None:
     """Without training (``minutes == 0``): held-out tasks through the loop and a report.
     With training: evaluate, train live for ``minutes`` with hot-swaps, evaluate again."""
     from tentalis.demo.loop import heldout_tasks, run_tasks
@@ -225,7 +225,7 @@ async def demo(settings: Settings, *, n_tasks: int, workers: int, minutes: float
             if minutes > 0:
                 await _training_demo(bus, settings, inference, n_tasks=n_tasks, workers=workers,
                                      minutes=minutes, level=level,
-                                     max_new_tokens=max_new_tokens)
+                                     max_new_tokens=max_new_tokens, mid_evals=mid_evals)
                 return
             tasks = heldout_tasks(settings, n_tasks, level=level, max_new_tokens=max_new_tokens)
             progress = Progress(TextColumn("{task.description}"), BarColumn(),
@@ -253,7 +253,7 @@ def demo_train_config(settings: Settings, max_new_tokens: int) -> TrainConfig:
 
 async def _training_demo(bus, settings: Settings, inference, *, n_tasks: int,  # type: ignore[no-untyped-def]
                          workers: int, minutes: float, level: str,
-                         max_new_tokens: int) -> None:
+                         max_new_tokens: int, mid_evals: int) -> None:
     from tentalis.demo.training import run_training_demo
     from tentalis.demo.training_report import (
         print_training_report,
@@ -291,6 +291,7 @@ async def train(settings: Settings, backend: str, fields: dict, *,  # type: igno
 
     check_backend(backend)
     setup_logging(settings)
+            mid_evals=mid_evals,
     try:
         config = TrainConfig(seed=settings.tentalis_seed,
                              epsilon_high=settings.training_clip_epsilon_high, **fields)

@@ -71,11 +71,20 @@ async def _workers_on(stack: LocalStack, version: int, timeout: float = 60.0) ->
         await asyncio.sleep(0.05)
 
 
+async def _publish_latest(service: TrainerService) -> None:
+    """Publish the current weights unless the last published adapter already has them."""
+    if service.trainer.step and service.published_step != service.trainer.step:
+        await service.publish(service.history[-1] if service.history else None)
+
+
 async def run_training_demo(
     bus, settings: Settings, inference: LocalInference, model_dir: Path, config: TrainConfig,
     *, minutes: float, eval_tasks: int, workers: int, level: str, train_max_new_tokens: int,
     run_dir: Path, say: Say, on_step: Callable[[StepMetrics], None] | None = None,
+    mid_evals: int = 1,
 ) -> TrainingDemoReport:
+    """``mid_evals`` extra held-out evaluations split the training budget evenly (the
+    training clock is paused while they run), giving the learning curve its middle points."""
     trainer = await asyncio.to_thread(PolicyTrainer, model_dir, config)
     store = ExperienceStore(settings.store_path)
     service = TrainerService(
@@ -91,23 +100,33 @@ async def run_training_demo(
         async with LocalStack(bus, inference, settings, workers=workers) as stack:
             say("evaluating the base model on the held-out split")
             before = await evaluate(stack, held)
+            eval_points = [(0, before.accuracy)]
             say(f"training for {minutes:g} min (adapter hot-swapped into the workers)")
             runner = asyncio.create_task(service.run(stop))
-            t0 = time.monotonic()
 
             async def swapped() -> None:
                 if service.published:
                     await _workers_on(stack, service.published[-1].version)
 
-            rounds = await feed_rounds(
-                stack.manager, service, runner,
-                until=lambda: time.monotonic() - t0 >= minutes * 60,
-                seed=settings.tentalis_seed, level=level,
-                max_new_tokens=train_max_new_tokens, after_step=swapped,
-            )
-            train_seconds = time.monotonic() - t0
-            if trainer.step and service.published_step != trainer.step:
-                await service.publish(service.history[-1] if service.history else None)
+            rounds, train_seconds = 0, 0.0
+            for segment in range(mid_evals + 1):
+                budget = minutes * 60 / (mid_evals + 1)
+                t0 = time.monotonic()
+                rounds += await feed_rounds(
+                    stack.manager, service, runner,
+                    until=lambda t0=t0, budget=budget: time.monotonic() - t0 >= budget,
+                    seed=settings.tentalis_seed, level=level, first_round=rounds,
+                    max_new_tokens=train_max_new_tokens, after_step=swapped,
+                )
+                train_seconds += time.monotonic() - t0
+                if segment < mid_evals and trainer.step:
+                    await _publish_latest(service)
+                    await swapped()
+                    say(f"held-out check at step {trainer.step} (training clock paused)")
+                    mid = await evaluate(stack, held)
+                    eval_points.append((trainer.step, mid.accuracy))
+                    say(f"step {trainer.step}: held-out accuracy {mid.accuracy:.1%}")
+            await _publish_latest(service)
             if service.published:
                 await _workers_on(stack, service.published[-1].version)
             say("evaluating the trained adapter on the held-out split")
@@ -121,7 +140,7 @@ async def run_training_demo(
         before=before, after=after, steps=list(service.history),
         adapter_versions=[v.version for v in service.published], rounds=rounds,
         dropped_groups=service.dropped_groups, train_seconds=train_seconds,
-        eval_points=[(0, before.accuracy), (trainer.step, after.accuracy)],
+        eval_points=[*eval_points, (trainer.step, after.accuracy)],
     )
     if report.steps:
         report.curve = learning_curve_png(

@@ -63,15 +63,19 @@ async def feed_rounds(
     max_new_tokens: int,
     after_step: Callable[[], Awaitable[None]] | None = None,
     take_in_timeout: float = 30.0,
+    first_round: int = 0,
 ) -> int:
-    """Run sampling rounds until ``until()``; returns how many rounds were sampled."""
+    """Run sampling rounds until ``until()``; returns how many rounds were sampled.
+
+    Round ``k`` samples the prompts of ``training_round(..., k)``: pass ``first_round`` =
+    the rounds already sampled to continue a run with new prompts."""
     config = service.trainer.config
     rounds = 0
     expected = service.seen
     while not until():
         target = service.trainer.step + 1
         outcomes = await manager.submit(training_round(
-            config, rounds, seed=seed, max_new_tokens=max_new_tokens, level=level))
+            config, first_round + rounds, seed=seed, max_new_tokens=max_new_tokens, level=level))
         rounds += 1
         expected += sum(1 for o in outcomes if o.score is not None and not o.score.error)
         deadline = time.monotonic() + take_in_timeout
