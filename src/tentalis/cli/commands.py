@@ -275,6 +275,7 @@ async def _training_demo(bus, settings: Settings, inference, *, n_tasks: int,  #
             bus, settings, inference, model_dir, config, minutes=minutes, eval_tasks=n_tasks,
             workers=workers, level=level, train_max_new_tokens=max_new_tokens,
             run_dir=run_dir, say=lambda m: console.print(f"[cyan]{m}"), on_step=on_step,
+            mid_evals=mid_evals,
         )
     print_training_report(console, report)
     out = save_training_report(run_dir / "report.json", report, config.model_dump(mode="json"))
@@ -291,7 +292,6 @@ async def train(settings: Settings, backend: str, fields: dict, *,  # type: igno
 
     check_backend(backend)
     setup_logging(settings)
-            mid_evals=mid_evals,
     try:
         config = TrainConfig(seed=settings.tentalis_seed,
                              epsilon_high=settings.training_clip_epsilon_high, **fields)
