@@ -125,10 +125,18 @@ def train(
         help="Also sample training rounds from the math suite at this level (e.g. addition).")
     ] = None,
     max_steps: Annotated[int | None, Opt(help="Stop after this many steps.")] = None,
+    trainer_id: Annotated[str, Opt(help="This trainer's id (health, ledger, guard).")
+                          ] = "trainer-01",
+    resume_promotion: Annotated[bool, Opt(
+        help="Lift the reward-hacking guard's promotion pause of --trainer-id, then exit.")
+    ] = False,
     nats_url: NatsUrl = None,
 ) -> None:
     """Train a LoRA adapter online from scored rollouts on the bus; workers hot-swap it."""
     settings = _settings(nats_url=nats_url)
+    if resume_promotion:
+        asyncio.run(commands.resume_promotion(settings, trainer_id))
+        return
     fields = {
         "loss_type": loss_type, "advantage": advantage, "learning_rate": learning_rate,
         "epsilon": epsilon, "epsilon_high": epsilon_high, "beta": beta,
@@ -138,7 +146,8 @@ def train(
     }
     asyncio.run(commands.train(settings, backend or settings.trainer_backend,
                                {k: v for k, v in fields.items() if v is not None},
-                               target_worker=target_worker, feed=feed, max_steps=max_steps))
+                               target_worker=target_worker, feed=feed, max_steps=max_steps,
+                               trainer_id=trainer_id))
 
 
 def _service(kind: str) -> None:

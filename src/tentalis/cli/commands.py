@@ -89,16 +89,18 @@ async def status(settings: Settings) -> None:
     if bus is None:
         console.print(f"[red]NATS[/red]: nothing answers at {settings.nats_url} and no embedded "
                       "server is running (start one with `tentalis serve`)")
-    else:
+    shown: set[str] = set()
+    if bus is not None:
         try:
-            await _print_bus(bus)
+            shown = await _print_bus(bus)
         finally:
             await bus.close()
     _print_model(settings)
-    _print_store(settings)
+    _print_store(settings, shown)
 
 
-async def _print_bus(bus) -> None:  # type: ignore[no-untyped-def]
+async def _print_bus(bus) -> set[str]:  # type: ignore[no-untyped-def]
+    """Print the bus and the services' health; return the trainers shown paused."""
     info = await bus.info()
     console.print(f"[green]NATS[/green]: {info.url} — stream {info.stream}: "
                   f"{info.messages} messages, {info.bytes / 1e6:.2f} MB")
@@ -125,6 +127,11 @@ async def _print_bus(bus) -> None:  # type: ignore[no-untyped-def]
         h.add_row(key, str(v.get("kind", "")), state, f"{age:.0f} s ago",
                   str(v.get("processed", "")), adapter, str(v.get("pid", "")))
     console.print(h if health else "services: none has reported yet")
+    paused = {k for k, v in health.items() if v.get("promotion") == "paused"}
+    for key in sorted(paused):
+        reason = health[key].get("promotion_reason", "?")
+        console.print(f"[red]{key}: promotion paused: {reason}[/red]")
+    return paused
 
 
 def _print_model(settings: Settings) -> None:
@@ -141,7 +148,7 @@ def _print_model(settings: Settings) -> None:
         console.print(f"model: {settings.llm_model} — {cached}")
 
 
-def _print_store(settings: Settings) -> None:
+def _print_store(settings: Settings, shown: set[str] | None = None) -> None:
     from tentalis.store import ExperienceStore
 
     if not settings.store_path.exists():
@@ -151,8 +158,17 @@ def _print_store(settings: Settings) -> None:
     try:
         counts = store.counts()
         dup = store.duplicate_results()
+        from tentalis.store.guard import GuardLedger
+
+        paused = GuardLedger(store).paused()
     finally:
         store.close()
+    for trainer_id, event in paused.items():
+        if shown and trainer_id in shown:
+            continue  # already shown from the trainer's live health entry
+        console.print(f"[red]{trainer_id}: promotion paused: {event.reason}[/red] (since step "
+                      f"{event.step}; `tentalis train --resume-promotion --trainer-id "
+                      f"{trainer_id}` lifts it)")
     t = Table(title=f"experience store {settings.store_path}", title_justify="left")
     t.add_column("kind")
     t.add_column("count", justify="right")
@@ -283,7 +299,8 @@ async def _training_demo(bus, settings: Settings, inference, *, n_tasks: int,  #
 
 
 async def train(settings: Settings, backend: str, fields: dict, *,  # type: ignore[type-arg]
-                target_worker: str | None, feed: str | None, max_steps: int | None) -> None:
+                target_worker: str | None, feed: str | None, max_steps: int | None,
+                trainer_id: str = "trainer-01") -> None:
     from pydantic import ValidationError
 
     from tentalis.demo.training_report import step_line
@@ -303,5 +320,38 @@ async def train(settings: Settings, backend: str, fields: dict, *,  # type: igno
                   f"G={config.group_size}, {config.prompts_per_step} prompts/step, "
                   f"adapter {config.adapter_name!r}")
     await run_trainer(settings, config, backend=backend, target_worker=target_worker,
-                      feed_level=feed, max_steps=max_steps,
+                      trainer_id=trainer_id, feed_level=feed, max_steps=max_steps,
                       on_step=lambda m: console.print(step_line(m)))
+
+
+async def resume_promotion(settings: Settings, trainer_id: str) -> None:
+    """Lift the guard's promotion pause of ``trainer_id`` (store, and bus when one runs)."""
+    from tentalis.store import ExperienceStore
+    from tentalis.training.promotion import resume_promotion as lift
+
+    store = ExperienceStore(settings.store_path)
+    bus = await _connect_existing(settings)
+    try:
+        done = await lift(store, bus, trainer_id, by=_user())
+    finally:
+        store.close()
+        if bus is not None:
+            await bus.close()
+    if done is None:
+        console.print(f"trainer {trainer_id}: promotion is not paused")
+        return
+    paused, _ = done
+    console.print(f"trainer {trainer_id}: promotion resumed (paused at step {paused.step}: "
+                  f"{paused.reason})")
+    if bus is None:
+        console.print("no bus answered: a running trainer takes this up at its next save, "
+                      "a stopped one when it starts")
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"

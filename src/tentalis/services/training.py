@@ -11,12 +11,15 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+from pydantic import ValidationError
+
 from tentalis.agents.manager import Manager, ManagerConfig
 from tentalis.agents.review import RuleReviewer
 from tentalis.config import Settings
-from tentalis.errors import PrerequisiteError
+from tentalis.errors import ConfigError, PrerequisiteError
 from tentalis.inference.adapters import AdapterStore
 from tentalis.models import ModelStore
+from tentalis.rewards.guard import GuardConfig
 from tentalis.services.runtime import connected_bus, heartbeat, stop_on_signals
 from tentalis.store import ExperienceStore
 from tentalis.store.training import TrainingLedger
@@ -36,6 +39,14 @@ def check_backend(backend: str) -> None:
         )
 
 
+def guard_config(settings: Settings) -> GuardConfig:
+    """The reward-hacking guard's thresholds from the GUARD_* settings."""
+    try:
+        return GuardConfig.from_settings(settings)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid GUARD_* settings: {exc.errors()[0]['msg']}") from None
+
+
 async def run_trainer(
     settings: Settings,
     config: TrainConfig,
@@ -49,6 +60,7 @@ async def run_trainer(
     on_step: Callable[[StepMetrics], None] | None = None,
 ) -> TrainerService:
     check_backend(backend)
+    guard = guard_config(settings)
     model_dir = ModelStore(settings.tentalis_home).resolve(settings.llm_model)
     trainer = await asyncio.to_thread(PolicyTrainer, model_dir, config)
     home = settings.tentalis_home
@@ -72,13 +84,14 @@ async def run_trainer(
             AdapterStore(home / "adapters"),
             TrainerServiceConfig(trainer_id=trainer_id, target_worker=target_worker),
             on_step=stepped,
+            guard=guard,
         )
         runner = asyncio.create_task(service.run(stop))
         beat = asyncio.ensure_future(heartbeat(
             bus, trainer_id, "trainer",
             lambda: {"processed": trainer.step, "adapter": config.adapter_name,
                      "adapter_version": service.published[-1].version
-                     if service.published else None}, stop))
+                     if service.published else None, **service.gate.health()}, stop))
         try:
             if feed_level:
                 manager = Manager(bus, RuleReviewer(), ManagerConfig(

@@ -9,7 +9,9 @@ optimiser step (in a thread: the event loop keeps serving). Every ``save_every``
 2. saves the adapter as the next version in the adapter store (sha256),
 3. records checkpoint, adapter version and every rollout consumed since the previous
    checkpoint in the experience store — one transaction,
-4. acks those rollouts' messages and publishes a ModelUpdateEvent.
+4. acks those rollouts' messages and publishes a ModelUpdateEvent — unless the
+   reward-hacking guard paused promotion (:mod:`tentalis.training.promotion`): then the
+   version is saved and recorded but held back until an operator resumes promotion.
 
 Messages of rollouts not yet in a recorded checkpoint stay unacked (kept alive with
 in-progress pings), so after a crash they are redelivered and, together with the ledger
@@ -29,11 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tentalis.bus.base import Bus, ConsumerSpec, Delivery
-from tentalis.events import ModelUpdateEvent, ScoreEvent, Subjects
+from tentalis.events import Event, ModelUpdateEvent, ScoreEvent, Subjects
 from tentalis.inference.adapters import AdapterStore, AdapterVersion
+from tentalis.rewards.guard import GuardConfig
 from tentalis.store.training import TrainingLedger
 from tentalis.training.checkpoint import CheckpointManager
 from tentalis.training.metrics import StepMetrics
+from tentalis.training.promotion import PromotionGate
 from tentalis.training.rollouts import RolloutBuffer, RolloutGroup, rollout_from_score
 from tentalis.training.trainer import PolicyTrainer
 
@@ -70,6 +74,7 @@ class TrainerService:
         config: TrainerServiceConfig | None = None,
         *,
         on_step: Callable[[StepMetrics], None] | None = None,
+        guard: GuardConfig | None = None,
     ) -> None:
         self.bus = bus
         self.trainer = trainer
@@ -90,6 +95,11 @@ class TrainerService:
         self.seen = 0  # training rollouts taken in (trained, held or dropped)
         self.training = False
         self.steps_done = asyncio.Condition()
+        # guard=None: no guard (promotion never pauses); the `tentalis train` wiring passes
+        # GuardConfig.from_settings
+        self.gate = PromotionGate(bus, ledger.store, trainer_id=self.config.trainer_id,
+                                  adapter_name=self.adapter_name, config=guard)
+        self.held: list[tuple[AdapterVersion, int, StepMetrics | None]] = []
 
     @property
     def adapter_name(self) -> str:
@@ -116,6 +126,8 @@ class TrainerService:
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.to_thread(self.resume)
+        await asyncio.to_thread(self.gate.restore)
+        unlisten = await self.bus.listen([Subjects.GUARD], self._on_guard_event)
         keepalive = asyncio.ensure_future(self._keep_alive(stop))
         try:
             async for batch in self.bus.consume(self.spec()):
@@ -124,6 +136,7 @@ class TrainerService:
                     break
         finally:
             keepalive.cancel()
+            await unlisten()
 
     # --- consuming ----------------------------------------------------------------------
     async def handle_batch(self, deliveries: list[Delivery]) -> None:
@@ -147,6 +160,7 @@ class TrainerService:
                 self._drop(d, rid, "unusable")
                 continue
             self._held[rid] = d
+            await self.gate.observe(ev, len(rollout.completion_ids), self.trainer.step)
             self._accept(self.buffer.add(rollout))
         self._accept(self.buffer.stale(self.config.stale_group_s))
         await self._train_ready()
@@ -198,11 +212,26 @@ class TrainerService:
 
     # --- publishing ---------------------------------------------------------------------
     async def publish(self, metrics: StepMetrics | None = None) -> AdapterVersion:
-        """Checkpoint, new adapter version, ledger transaction, acks, ModelUpdateEvent."""
+        """Checkpoint, new adapter version, ledger transaction, acks, ModelUpdateEvent
+        (held back instead while the guard has promotion paused)."""
         version = await asyncio.to_thread(self._save)
         pending, self._pending = self._pending, _Pending()
         for d in pending.deliveries:
             await d.ack()
+        self.published_step = self.trainer.step
+        if self.gate.paused and not await asyncio.to_thread(self.gate.refresh):
+            self.held.append((version, self.trainer.step, metrics))
+            log.warning("adapter %s v%d held back: promotion paused (%s)", version.name,
+                        version.version, self.gate.paused_by.reason if self.gate.paused_by
+                        else "")
+            return version
+        self.held.clear()  # superseded by this version
+        await self._announce(version, self.trainer.step, metrics)
+        return version
+
+    async def _announce(
+        self, version: AdapterVersion, step: int, metrics: StepMetrics | None
+    ) -> None:
         summary = {} if metrics is None else {
             "reward_mean": metrics.reward_mean, "loss": metrics.loss, "kl": metrics.kl or 0.0,
         }
@@ -214,14 +243,19 @@ class TrainerService:
                 path=str(version.path),
                 base_model=self.trainer.base_model_name,
                 target_worker=self.config.target_worker,
-                step=self.trainer.step,
+                step=step,
                 metrics={k: float(v) for k, v in summary.items()},
                 source=self.config.trainer_id,
             )
         )
         self.published.append(version)
-        self.published_step = self.trainer.step
-        return version
+
+    async def _on_guard_event(self, event: Event) -> None:
+        """A ``resumed`` for this trainer lifts the pause and promotes the newest held version."""
+        if self.gate.apply(event) and self.held:
+            version, step, metrics = self.held[-1]
+            self.held.clear()
+            await self._announce(version, step, metrics)
 
     def _save(self) -> AdapterVersion:
         ckpt = self.checkpoints.save(self.trainer)
