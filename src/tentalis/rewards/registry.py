@@ -7,9 +7,13 @@ math           default     ``WeightedScorer(verifier 0.8, format 0.2)``, named "
 math           lenient     ``LenientMathScorer`` (for bootstrapping a weak model)
 math           verifier    ``MathVerifier`` alone
 math           format      ``FormatScorer`` alone
+any            judge       the LLM step judge JUDGE_* configures (``rewards.judge``)
+any            combined    ``CombinedScorer`` with the environment's profile
+any            combined:P  ``CombinedScorer`` with profile ``P`` (``rewards.profiles``)
 =============  ==========  ===========================================================
 
-More are added with :func:`register_scorer`.
+More are added with :func:`register_scorer`; a spec for every environment (its own entry
+wins) with :func:`register_generic_scorer`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from tentalis.rewards.verifiers import MathVerifier
 from tentalis.rewards.weighted import WeightedScorer
 
 ScorerFactory = Callable[[], StepScorer]
+GenericFactory = Callable[[str, str], StepScorer]  # (environment, argument after ":")
 
 
 def _math_default() -> StepScorer:
@@ -40,6 +45,15 @@ _REGISTRY: dict[str, dict[str, ScorerFactory]] = {
 }
 
 
+_GENERIC: dict[str, GenericFactory] = {}
+
+
+def register_generic_scorer(spec: str, factory: GenericFactory) -> None:
+    """Make ``scorer_for(env, spec)`` and ``scorer_for(env, f"{spec}:{arg}")`` return
+    ``factory(env, arg)`` for any environment without its own ``spec``."""
+    _GENERIC[spec] = factory
+
+
 def register_scorer(environment: str, spec: str, factory: ScorerFactory) -> None:
     """Make ``scorer_for(environment, spec)`` return ``factory()``."""
     _REGISTRY.setdefault(environment, {})[spec] = factory
@@ -48,10 +62,14 @@ def register_scorer(environment: str, spec: str, factory: ScorerFactory) -> None
 def scorer_for(environment: str, spec: str = "default") -> StepScorer:
     """A new scorer for ``environment``; raises :class:`ScoringError` naming the choices."""
     specs = _REGISTRY.get(environment)
+    if spec not in (specs or {}) and spec.partition(":")[0] in _GENERIC:
+        head, _, arg = spec.partition(":")
+        return _GENERIC[head](environment, arg)
     if specs is None:
         raise ScoringError(f"no scorer for environment {environment!r}; known: {sorted(_REGISTRY)}")
     if spec not in specs:
         raise ScoringError(
-            f"no scorer spec {spec!r} for environment {environment!r}; known: {sorted(specs)}"
+            f"no scorer spec {spec!r} for environment {environment!r}; "
+            f"known: {sorted([*specs, *_GENERIC])}"
         )
     return specs[spec]()

@@ -49,11 +49,14 @@ class ScorerService:
     def _scorer(self, result: ResultEvent) -> StepScorer:
         """The environment's scorer; ``format`` alone when the task has no ground truth.
 
-        A task may name its scorer in ``metadata["scorer"]`` (e.g. ``lenient`` for training).
+        A task may name its scorer in ``metadata["scorer"]`` (e.g. ``lenient`` for training);
+        a task naming a ``metadata["profile"]`` is scored by ``combined`` with that profile.
+        The judge and combined scorers need no ground truth, so they are kept without one.
         """
         task = result.task
-        spec = str(task.metadata.get("scorer", "default"))
-        if task.answer is None:
+        default = "combined" if task.metadata.get("profile") else "default"
+        spec = str(task.metadata.get("scorer", default))
+        if task.answer is None and spec.partition(":")[0] not in ("judge", "combined"):
             spec = "format"
         key = (result.environment, spec)
         if key not in self._scorers:
