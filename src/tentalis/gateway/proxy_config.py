@@ -1,0 +1,63 @@
+"""``ProxyConfig``: where the intercept proxy forwards, and how it records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from tentalis.errors import ConfigError
+
+
+class ProxyConfig(BaseModel):
+    """The intercept proxy's settings (built from :class:`~tentalis.config.Settings`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    backend_url: str = Field(description="OpenAI-compatible server root or its /v1 URL.")
+    backend_api_key: SecretStr | None = Field(default=None, description="Sent to the backend.")
+    timeout_s: float = Field(default=600.0, gt=0, description="Per backend call.")
+    spool_path: Path = Field(description="Where events wait while the bus is down.")
+    source: str = Field(default="proxy", description="`source` of the events it publishes.")
+    max_sessions: int = Field(default=10_000, ge=1, description="Sessions tracked in memory.")
+    max_connections: int = Field(default=512, ge=1, description="Pooled backend connections.")
+
+    @field_validator("backend_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:8300")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("must not carry credentials, a query or a fragment "
+                             "(use INTERCEPT_BACKEND_API_KEY for the key)")
+        return value
+
+    @property
+    def root(self) -> str:
+        """The backend URL without a trailing ``/v1`` (routes add their ``/v1/...``)."""
+        url = self.backend_url.rstrip("/")
+        return url[:-3] if url.endswith("/v1") else url
+
+    def upstream_headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if self.backend_api_key is not None:
+            headers["authorization"] = f"Bearer {self.backend_api_key.get_secret_value()}"
+        return headers
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> ProxyConfig:
+        try:
+            return cls(
+                backend_url=settings.intercept_backend_url,
+                backend_api_key=settings.intercept_backend_api_key,
+                timeout_s=settings.intercept_timeout_seconds,
+                spool_path=settings.tentalis_home / "spool" / "proxy.jsonl",
+                **overrides,
+            )
+        except ValidationError as exc:  # the message only: the input may hold a secret
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise ConfigError(f"proxy setting {where}: {first.get('msg')}") from None
