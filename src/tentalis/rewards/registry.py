@@ -61,6 +61,10 @@ def register_scorer(environment: str, spec: str, factory: ScorerFactory) -> None
 
 def scorer_for(environment: str, spec: str = "default") -> StepScorer:
     """A new scorer for ``environment``; raises :class:`ScoringError` naming the choices."""
+    if environment not in _REGISTRY:
+        # Built-in environments register their own scorers when they are imported.
+        import tentalis.agents.environments  # noqa: F401
+
     specs = _REGISTRY.get(environment)
     if spec not in (specs or {}) and spec.partition(":")[0] in _GENERIC:
         head, _, arg = spec.partition(":")

@@ -7,11 +7,21 @@ from functools import cache
 from typing import Any
 
 from tentalis.agents.environments.base import Environment
+from tentalis.agents.environments.gui import GuiTasks
 from tentalis.agents.environments.math import ArithmeticWordProblems
+from tentalis.agents.environments.swe import SweTasks
+from tentalis.agents.environments.terminal import TerminalTasks
+from tentalis.agents.environments.tool_scorers import register_tool_scorers
 
 EnvironmentFactory = Callable[..., Environment]
 
-_FACTORIES: dict[str, EnvironmentFactory] = {"math": ArithmeticWordProblems}
+_FACTORIES: dict[str, EnvironmentFactory] = {
+    "math": ArithmeticWordProblems,
+    "terminal": TerminalTasks,
+    "swe": SweTasks,
+    "gui": GuiTasks,
+}
+register_tool_scorers()  # their scorers, by the same names (see tool_scorers)
 
 
 def register_environment(name: str, factory: EnvironmentFactory) -> None:
