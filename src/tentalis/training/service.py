@@ -221,9 +221,8 @@ class TrainerService:
         self.published_step = self.trainer.step
         if self.gate.paused and not await asyncio.to_thread(self.gate.refresh):
             self.held.append((version, self.trainer.step, metrics))
-            log.warning("adapter %s v%d held back: promotion paused (%s)", version.name,
-                        version.version, self.gate.paused_by.reason if self.gate.paused_by
-                        else "")
+            log.warning("adapter %s v%d held back: the reward-hacking guard paused promotion",
+                        version.name, version.version)
             return version
         self.held.clear()  # superseded by this version
         await self._announce(version, self.trainer.step, metrics)
