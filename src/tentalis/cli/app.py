@@ -182,5 +182,10 @@ def recorder() -> None:
     _service("recorder")
 
 
+from tentalis.cli.gateway_http import register_gateway_commands  # noqa: E402
+
+register_gateway_commands(app)  # tentalis proxy, tentalis bridge
+
+
 def main() -> None:
     app()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from tentalis.bus import resolve_nats
 from tentalis.config import Settings
+from tentalis.services.gateway import gateway_children
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Supervisor:
         base = {**os.environ, "NATS_URL": url, "NATS_EMBEDDED": "never"}
         cmd = [sys.executable, "-m", "tentalis"]
         kids = [Child(k, [*cmd, k], dict(base)) for k in ("recorder", "scorer", "manager")]
+        kids += [Child(k, [*cmd, k], dict(base)) for k in gateway_children(self.settings)]
         for i in range(self.workers):
             wid = f"worker-{i + 1:02d}"
             kids.append(Child(wid, [*cmd, "worker"], {**base, "WORKER_ID": wid}))

@@ -1,0 +1,44 @@
+"""``tentalis proxy`` and ``tentalis bridge``: the HTTP faces, one process each."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from tentalis.cli.errors import exits_cleanly
+from tentalis.config import load_settings
+
+Port = Annotated[int | None, typer.Option(help="Port (default from the settings).")]
+Host = Annotated[str | None, typer.Option(help="Bind address (GATEWAY_HOST).")]
+
+
+@exits_cleanly
+def proxy(
+    port: Port = None,
+    host: Host = None,
+    backend: Annotated[str | None, typer.Option(
+        help="OpenAI-compatible backend URL (INTERCEPT_BACKEND_URL).")] = None,
+) -> None:
+    """Run the intercept proxy: OpenAI-compatible, records every call as a SessionEvent."""
+    from tentalis.services.gateway import run_proxy
+
+    settings = load_settings(intercept_port=port, gateway_host=host,
+                             intercept_backend_url=backend)
+    asyncio.run(run_proxy(settings))
+
+
+@exits_cleanly
+def bridge(port: Port = None, host: Host = None) -> None:
+    """Run the bridge: tasks, status, feedback and live events over HTTP."""
+    from tentalis.services.gateway import run_bridge
+
+    settings = load_settings(bridge_port=port, gateway_host=host)
+    asyncio.run(run_bridge(settings))
+
+
+def register_gateway_commands(app: typer.Typer) -> None:
+    """Add ``proxy`` and ``bridge`` to the top-level CLI."""
+    app.command("proxy")(proxy)
+    app.command("bridge")(bridge)
