@@ -4,8 +4,16 @@ Requests go out concurrently (at most ``max_concurrency`` at a time) through the
 ``AsyncOpenAI`` client; the server does the batching. An adapter is selected by sending
 its name as ``model`` (the vLLM convention for LoRA modules); adapters are loaded and
 unloaded at run time through vLLM's ``/v1/load_lora_adapter`` and
-``/v1/unload_lora_adapter`` (the server must run with ``--enable-lora`` and
-``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``).
+``/v1/unload_lora_adapter`` (vLLM must run with ``--enable-lora`` and
+``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``; tentalis's model server speaks the same API).
+
+Hot swap without failed requests: ``load_adapter(name, path)`` loads each version on the
+server under a fresh name (``<name>-<8 hex>``), then points ``name`` at it, so requests
+sent from then on use the new version; the previous version is unloaded once the requests
+sent to it are answered. ``path`` is sent as ``lora_path``: a path the *server* can read
+(vLLM), i.e. the version's directory in the shared adapter store; tentalis's model server
+accepts only paths inside its own store (or ``<name>@<version>``). A server-side name
+left behind by a process that died is not unloaded by anyone else.
 
 Logprobs are requested when ``ChatRequest.logprobs`` is set; a server that rejects the
 parameter is asked again without it, and not asked again. Token ids come back only from
@@ -17,6 +25,8 @@ distribution by default; other servers may report tempered ones.
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +38,8 @@ from openai import AsyncOpenAI
 from tentalis.errors import AdapterError, InferenceError
 from tentalis.inference.adapters import validate_adapter_name
 from tentalis.inference.base import BASE_ADAPTER, ChatRequest, Completion
+
+log = logging.getLogger(__name__)
 
 
 def _short(text: Any, limit: int = 300) -> str:
@@ -67,7 +79,9 @@ class OpenAIInference:
         self._sem = asyncio.Semaphore(max_concurrency)
         self._token_ids = token_ids
         self._logprobs_supported = True
-        self._adapters: set[str] = set()
+        self._served: dict[str, str] = {}  # adapter name -> server-side name of its version
+        self._in_flight: dict[str, int] = {}  # server-side name -> requests not answered
+        self.retire_timeout = timeout
 
     # --- chat ---------------------------------------------------------------------------
     async def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
@@ -84,8 +98,20 @@ class OpenAIInference:
 
     async def _one(self, req: ChatRequest) -> Completion:
         adapter = req.adapter if req.adapter not in (None, BASE_ADAPTER) else None
+        served = self._served.get(adapter, adapter) if adapter else None
+        if served is None:
+            return await self._send(req, None, self.model_name)
+        self._in_flight[served] = self._in_flight.get(served, 0) + 1
+        try:
+            return await self._send(req, adapter, served)
+        finally:
+            self._in_flight[served] -= 1
+            if not self._in_flight[served]:
+                del self._in_flight[served]
+
+    async def _send(self, req: ChatRequest, adapter: str | None, model: str) -> Completion:
         kwargs: dict[str, Any] = {
-            "model": adapter or self.model_name,
+            "model": model,
             "messages": [dict(m) for m in req.messages],
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
@@ -165,26 +191,36 @@ class OpenAIInference:
 
     # --- adapters (vLLM runtime LoRA API) ------------------------------------------------
     async def load_adapter(self, name: str, path: str) -> None:
-        """Load ``name`` from ``path`` (a path the *server* can read); replace if loaded."""
+        """Load ``path`` (a path the *server* can read) as the new version of ``name``:
+        requests use it as soon as this returns; the old version is unloaded once its
+        requests are answered (see the module doc)."""
         validate_adapter_name(name)
-        body = {"lora_name": name, "lora_path": str(path)}
-        if name in self._adapters:
-            # vLLM >= 0.10 swaps in place; older servers refuse a loaded name → unload first
-            try:
-                await self._post("/v1/load_lora_adapter", {**body, "load_inplace": True})
-                return
-            except AdapterError:
-                await self.unload_adapter(name)
-        await self._post("/v1/load_lora_adapter", body)
-        self._adapters.add(name)
+        served = f"{name}-{secrets.token_hex(4)}"
+        await self._post("/v1/load_lora_adapter", {"lora_name": served, "lora_path": str(path)})
+        old = self._served.get(name)
+        self._served[name] = served
+        if old is not None:
+            await self._retire(old)
 
     async def unload_adapter(self, name: str) -> None:
-        await self._post("/v1/unload_lora_adapter", {"lora_name": name})
-        self._adapters.discard(name)
+        served = self._served.pop(name, None)
+        if served is None:
+            raise AdapterError(f"adapter {name!r} was not loaded through this client")
+        await self._retire(served)
+
+    async def _retire(self, served: str) -> None:
+        """Unload a server-side version once no request sent to it is pending."""
+        deadline = time.monotonic() + self.retire_timeout
+        while self._in_flight.get(served) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        try:
+            await self._post("/v1/unload_lora_adapter", {"lora_name": served})
+        except AdapterError as exc:  # the new version serves already; a leftover is harmless
+            log.warning("could not unload the replaced adapter version: %s", exc)
 
     def adapters(self) -> list[str]:
         """Adapters loaded through this client."""
-        return sorted(self._adapters)
+        return sorted(self._served)
 
     async def _post(self, path: str, body: dict[str, Any]) -> None:
         try:
