@@ -163,12 +163,6 @@ def _print_store(settings: Settings, shown: set[str] | None = None) -> None:
         paused = GuardLedger(store).paused()
     finally:
         store.close()
-    for trainer_id, event in paused.items():
-        if shown and trainer_id in shown:
-            continue  # already shown from the trainer's live health entry
-        console.print(f"[red]{trainer_id}: promotion paused: {event.reason}[/red] (since step "
-                      f"{event.step}; `tentalis train --resume-promotion --trainer-id "
-                      f"{trainer_id}` lifts it)")
     t = Table(title=f"experience store {settings.store_path}", title_justify="left")
     t.add_column("kind")
     t.add_column("count", justify="right")
@@ -176,6 +170,12 @@ def _print_store(settings: Settings, shown: set[str] | None = None) -> None:
         t.add_row(k, str(v))
     t.add_row("tasks with >1 result", str(dup))
     console.print(t)
+    for trainer_id, event in paused.items():
+        if shown and trainer_id in shown:
+            continue  # already shown from the trainer's live health entry
+        console.print(f"[red]{trainer_id}: promotion paused: {event.reason}[/red] (since step "
+                      f"{event.step}; `tentalis train --resume-promotion --trainer-id "
+                      f"{trainer_id}` lifts it)")
 
 
 async def ask(settings: Settings, text: str, timeout: float) -> None:
