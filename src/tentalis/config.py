@@ -160,6 +160,8 @@ class Settings(BaseSettings):
     )
     intercept_timeout_seconds: float = Field(default=600.0, gt=0, description="Per call.")
     bridge_enabled: bool = Field(default=True, description="Run the bridge in `tentalis serve`.")
+    model_server_enabled: bool = Field(
+        default=True, description="Run the model server in `tentalis serve`.")
     model_server_port: int = Field(default=8300, ge=1, le=65535)
     gateway_host: str = Field(
         default="127.0.0.1",

@@ -183,8 +183,10 @@ def recorder() -> None:
 
 
 from tentalis.cli.gateway_http import register_gateway_commands  # noqa: E402
+from tentalis.cli.model_server import register_model_server_commands  # noqa: E402
 
 register_gateway_commands(app)  # tentalis proxy, tentalis bridge
+register_model_server_commands(app)  # tentalis serve-model, tentalis keys
 
 
 def main() -> None:
