@@ -67,3 +67,13 @@ def tagged(text: str | None, tag: str) -> list[str]:
         re.DOTALL | re.IGNORECASE | re.MULTILINE,
     )
     return [m.group(1).strip() for m in pattern.finditer(text) if m.group(1).strip()]
+
+
+def raw_steps(raw_text: str | None, steps: list[str]) -> list[str]:
+    """``steps`` as written, whitespace and newlines kept (the parser collapses them, which
+    breaks code): the non-empty ``<step>`` blocks of ``raw_text`` when they line up one to
+    one with ``steps``, else ``steps`` unchanged."""
+    from tentalis.agents.parsing import find_step_blocks
+
+    blocks = [b.text for b in find_step_blocks(raw_text or "") if b.text.strip()]
+    return blocks if len(blocks) == len(steps) else list(steps)

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tentalis.agents.code_blocks import fenced_blocks, file_blocks, last_code_block
+from tentalis.agents.code_blocks import fenced_blocks, file_blocks, last_code_block, raw_steps
 from tentalis.errors import ScoringError
 from tentalis.events import ResultEvent, TaskEvent
 from tentalis.rewards.base import StepScores
@@ -139,7 +139,7 @@ class CodeTestVerifier:
         target = str(meta.get("solution_path", "solution.py"))
         text = result.raw_text or ""
         code = file_blocks(text).get(target) or last_code_block(text)
-        steps = [step_code_score(s) for s in result.steps]
+        steps = [step_code_score(s) for s in raw_steps(result.raw_text, result.steps)]
         if code is None:
             return StepScores(steps, 0.0, {"passed": False, "reason": "no code block found"})
         run = await _run_in_thread({**files, target: code, **tests}, list(tests), self.limits)

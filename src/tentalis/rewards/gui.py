@@ -15,7 +15,7 @@ Scores:
 
 from __future__ import annotations
 
-from tentalis.agents.code_blocks import tagged
+from tentalis.agents.code_blocks import raw_steps, tagged
 from tentalis.agents.environments.gui import form_for
 from tentalis.errors import ScoringError
 from tentalis.events import ResultEvent, TaskEvent
@@ -37,7 +37,7 @@ class GuiVerifier:
             raise ScoringError(f"gui: task {task.task_id}: {exc}") from exc
         if not isinstance(target, dict):
             raise ScoringError(f"gui: task {task.task_id} lacks metadata['target']")
-        per_step = [tagged(step, "action") for step in result.steps]
+        per_step = [tagged(s, "action") for s in raw_steps(result.raw_text, result.steps)]
         if not any(per_step) and (loose := tagged(result.raw_text, "action")):
             per_step.append(loose)
         budget, invalid = MAX_ACTIONS, []

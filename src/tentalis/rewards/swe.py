@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tentalis.agents.code_blocks import file_blocks, last_code_block
+from tentalis.agents.code_blocks import file_blocks, last_code_block, raw_steps
 from tentalis.errors import ScoringError
 from tentalis.events import ResultEvent, TaskEvent
 from tentalis.rewards.base import StepScores
@@ -45,7 +45,7 @@ class SweVerifier:
         rejected = sorted(set(blocks) - set(patch))
         if not patch and len(editable) == 1 and (code := last_code_block(text)) is not None:
             patch = {editable[0]: code}
-        steps = [step_code_score(s) for s in result.steps]
+        steps = [step_code_score(s) for s in raw_steps(text, result.steps)]
         if not patch:
             return StepScores(steps, 0.0, {"passed": False, "reason": "no file replacement found",
                                            "rejected_paths": rejected})  # fmt: skip

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tentalis.agents.code_blocks import tagged
+from tentalis.agents.code_blocks import raw_steps, tagged
 from tentalis.errors import ScoringError
 from tentalis.events import ResultEvent, TaskEvent
 from tentalis.rewards.base import StepScores
@@ -55,7 +55,7 @@ def output_states(output: str, truth: str) -> bool:
 
 
 def _commands_by_step(result: ResultEvent) -> list[list[str]]:
-    per_step = [tagged(step, "cmd") for step in result.steps]
+    per_step = [tagged(s, "cmd") for s in raw_steps(result.raw_text, result.steps)]
     if any(per_step):
         return per_step
     loose = tagged(result.raw_text, "cmd")
