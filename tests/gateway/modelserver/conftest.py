@@ -69,8 +69,8 @@ def tiny_llm(tiny_model_dir: Path) -> Iterator[LocalInference]:
 class ServerThread:
     """A uvicorn server for ``app`` on 127.0.0.1 and a free port, in a thread."""
 
-    def __init__(self, app: FastAPI) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+    def __init__(self, app: FastAPI, log_level: str = "warning") -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level=log_level,
                                 lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -105,3 +105,9 @@ def model_app(tiny_llm: LocalInference, adapter_store: AdapterStore) -> FastAPI:
 def model_server(model_app: FastAPI) -> Iterator[ServerThread]:
     with ServerThread(model_app) as server:
         yield server
+
+
+@pytest.fixture
+def server_thread() -> type[ServerThread]:
+    """The :class:`ServerThread` class, for tests that build their own app."""
+    return ServerThread
