@@ -35,6 +35,7 @@ from tentalis.training.trainer import PolicyTrainer
 
 GUARD = GuardConfig(warmup=16, window=8, check_every=4, kl_rising_checks=2, min_pairs=4)
 GROUP = 4  # completions per prompt; 2 prompts per step → 8 rollouts per step
+GROUPS = 10  # 5 steps, an adapter version each
 
 
 class LengthLovingScorer:
@@ -126,8 +127,8 @@ async def test_length_hacking_run_trips_the_guard_and_blocks_promotion(
     try:
         await _wait(service, task, lambda: service.published_step >= 2)
         assert [v.version for v in service.published] == [1, 2] and not service.gate.paused
-        await _feed(bus, tok, range(4, 12), hack_from=4)  # then the policy starts padding
-        await _wait(service, task, lambda: service.published_step >= 6)
+        await _feed(bus, tok, range(4, GROUPS), hack_from=4)  # then the policy starts padding
+        await _wait(service, task, lambda: service.published_step >= GROUPS // 2)
         assert service.gate.paused
         stop_event = service.gate.paused_by
         assert stop_event is not None and stop_event.level == "hard_stop"
@@ -136,7 +137,7 @@ async def test_length_hacking_run_trips_the_guard_and_blocks_promotion(
         promoted = [v.version for v in service.published]
         held = [v.version for v, _, _ in service.held]
         # promoted before the trip, held back after it: no ModelUpdateEvent for a held one
-        assert promoted and held and max(promoted) < min(held) and max(held) == 6
+        assert promoted and held and max(promoted) < min(held) and max(held) == GROUPS // 2
         health = service.gate.health()  # what the heartbeat carries to `tentalis status`
         assert (health["promotion"], health["promotion_reason"]) == ("paused", stop_event.reason)
         # recorded in the store: the pause survives a restart
@@ -147,7 +148,7 @@ async def test_length_hacking_run_trips_the_guard_and_blocks_promotion(
         assert done is not None and done[0] == stop_event
         await _wait(service, task, lambda: not service.gate.paused and len(service.published)
                     > len(promoted))
-        assert service.published[-1].version == 6 and service.held == []
+        assert service.published[-1].version == GROUPS // 2 and service.held == []
         assert service.gate.guard is not None and service.gate.guard.baseline is None
         assert GuardLedger(store).pause_state("trainer-t") is None
         store.close()
@@ -155,7 +156,8 @@ async def test_length_hacking_run_trips_the_guard_and_blocks_promotion(
         await _stop(task, stop)
         service.ledger.store.close()
     updates = await _read(bus, Subjects.MODEL_UPDATE)
-    assert [u.version for u in updates if isinstance(u, ModelUpdateEvent)] == [*promoted, 6]
+    assert [u.version for u in updates if isinstance(u, ModelUpdateEvent)] == [
+        *promoted, GROUPS // 2]
     guards = [g for g in await _read(bus, Subjects.GUARD) if isinstance(g, GuardEvent)]
     assert [g.level for g in guards][-2:] == ["hard_stop", "resumed"]
 
@@ -165,18 +167,18 @@ async def test_clean_run_stays_quiet_and_promotes_every_version(
 ) -> None:
     bus = MemoryBus()
     await bus.connect()
-    await _feed(bus, tok, range(12), hack_from=None)
+    await _feed(bus, tok, range(GROUPS), hack_from=None)
     service = _service(bus, tiny_model_dir, tmp_path)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     try:
-        await _wait(service, task, lambda: service.published_step >= 6)
+        await _wait(service, task, lambda: service.published_step >= GROUPS // 2)
     finally:
         await _stop(task, stop)
         service.ledger.store.close()
-    assert service.gate.guard is not None and service.gate.guard.checks >= 4
+    assert service.gate.guard is not None and service.gate.guard.checks >= 3
     assert service.gate.emitted == [] and not service.gate.paused
-    assert [v.version for v in service.published] == [1, 2, 3, 4, 5, 6]
+    assert [v.version for v in service.published] == list(range(1, GROUPS // 2 + 1))
 
 
 async def test_restarted_trainer_keeps_promotion_paused(tiny_model_dir, tmp_path, tok) -> None:
