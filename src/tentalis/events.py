@@ -53,6 +53,7 @@ class Subjects:
     SESSION = "tentalis.ev.session"
     SESSION_LINK = "tentalis.ev.session.link"
     MODEL_UPDATE = "tentalis.ev.model.update"
+    ADAPTER_LOADED = "tentalis.ev.model.loaded"
     DEAD_LETTER = "tentalis.ev.deadletter"
     GUARD = "tentalis.ev.guard"
     # core request/reply (not persisted)
@@ -255,6 +256,23 @@ class ModelUpdateEvent(Event):
         return Subjects.MODEL_UPDATE
 
 
+class AdapterLoadedEvent(Event):
+    """What a worker did with a ModelUpdateEvent: loaded it (and answers with it from now
+    on) or refused it (``error`` says why). The adapter registry is built from these."""
+
+    kind: Literal["adapter_loaded"] = "adapter_loaded"
+    worker_id: str
+    adapter_name: str
+    version: int = Field(ge=0)
+    sha256: str
+    update_event_id: str
+    previous_version: int | None = None
+    error: str | None = None
+
+    def subject(self) -> str:
+        return Subjects.ADAPTER_LOADED
+
+
 class DeadLetterEvent(Event):
     """A payload a consumer could not handle, kept with the reason."""
 
@@ -299,6 +317,7 @@ AnyEvent = Annotated[
     | SessionEvent
     | SessionLinkEvent
     | ModelUpdateEvent
+    | AdapterLoadedEvent
     | DeadLetterEvent
     | GuardEvent,
     Field(discriminator="kind"),
@@ -306,7 +325,7 @@ AnyEvent = Annotated[
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
 EVENT_KINDS = (
     "task", "result", "score", "feedback", "session", "session_link", "model_update",
-    "dead_letter", "guard",
+    "adapter_loaded", "dead_letter", "guard",
 )
 
 

@@ -25,6 +25,7 @@ from tentalis.agents.parsing import parse_steps
 from tentalis.bus.base import Bus, ConsumerSpec, Delivery
 from tentalis.errors import AdapterError, TentalisError
 from tentalis.events import (
+    AdapterLoadedEvent,
     ModelUpdateEvent,
     ResultEvent,
     SessionEvent,
@@ -189,8 +190,13 @@ class Worker:
             await d.ack()
 
     async def apply_update(self, update: ModelUpdateEvent) -> None:
-        """Verify the adapter's checksum, load it, and answer with it from now on."""
+        """Verify the adapter's checksum, load it, and answer with it from now on.
+
+        An older version than the current one is a rollback and is applied the same way.
+        The outcome (loaded or refused) is published as an AdapterLoadedEvent."""
         path = Path(update.path)
+        previous = self.adapter_version
+        error: str | None = None
         try:
             sha = await asyncio.to_thread(adapter_sha256, path)
             if sha != update.sha256:
@@ -202,11 +208,18 @@ class Worker:
         except (AdapterError, OSError) as exc:
             log.error("worker %s refused adapter update: %s", self.config.worker_id, exc)
             self.rejected_updates += 1
-            return
-        self.adapter = update.adapter_name
-        self.adapter_version = update.version
-        log.info("worker %s now answers with %s v%d", self.config.worker_id,
-                 update.adapter_name, update.version)
+            error = str(exc)
+        else:
+            self.adapter = update.adapter_name
+            self.adapter_version = update.version
+            log.info("worker %s now answers with %s v%d", self.config.worker_id,
+                     update.adapter_name, update.version)
+        await self.bus.publish(AdapterLoadedEvent(
+            event_id=derived_id(update.event_id, "loaded", self.config.worker_id),
+            worker_id=self.config.worker_id, adapter_name=update.adapter_name,
+            version=update.version, sha256=update.sha256, update_event_id=update.event_id,
+            previous_version=previous, error=error,
+        ))
 
     # --- tasks --------------------------------------------------------------------------
     async def handle_batch(self, deliveries: list[Delivery]) -> None:

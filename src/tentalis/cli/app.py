@@ -182,6 +182,11 @@ def recorder() -> None:
     _service("recorder")
 
 
+from tentalis.cli.adapters import adapters_app  # noqa: E402  (sub-apps after the commands)
+
+app.add_typer(adapters_app, name="adapters")
+
+
 from tentalis.cli.gateway_http import register_gateway_commands  # noqa: E402
 from tentalis.cli.model_server import register_model_server_commands  # noqa: E402
 
