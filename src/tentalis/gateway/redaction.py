@@ -100,8 +100,10 @@ def redact_value(value: Any) -> Any:
 class RedactingFilter(logging.Filter):
     """A logging filter that redacts a record's message, arguments and traceback.
 
-    The record is rewritten in place (``msg`` becomes the redacted, fully formatted text
-    and ``args`` empty), so every handler after it sees only the redacted text."""
+    The record is rewritten in place, so every handler after it sees only redacted text:
+    the arguments are redacted one by one when that cleans the message (uvicorn's access
+    formatter needs them as a tuple), else ``msg`` becomes the redacted, formatted text
+    and ``args`` empty."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
