@@ -27,9 +27,9 @@ KEY = "tnt-gateway-test-key-0123456789abcdefghij"
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: Any) -> AsyncIterator[str]:
+async def serve_app(app: Any, log_level: str = "warning") -> AsyncIterator[str]:
     """Run ``app`` under uvicorn on 127.0.0.1:<free port>; yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level=log_level, lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -1,10 +1,11 @@
 """The bridge: HTTP ↔ NATS for agent runtimes that cannot speak NATS.
 
-Writes (tasks, requests, feedback) become events handed to an :class:`EventPublisher`, so
-a call returns its id at once and a bus hiccup spools instead of failing. Reads (task
-status, steps, scores, feedback; sessions; counts) come from the experience store, which
-the recorder fills from the bus; a task the bridge accepted but the store has not seen
-yet reads as ``submitted``. ``/v1/events`` relays live bus events as Server-Sent Events.
+Writes (tasks, requests, feedback; their texts redacted) become events handed to an
+:class:`EventPublisher`, so a call returns its id at once and a bus hiccup spools instead
+of failing. Reads (task status, steps, scores, feedback; sessions; counts) come from the
+experience store, which the recorder fills from the bus; a task the bridge accepted but
+the store has not seen yet reads as ``submitted``. ``/v1/events`` relays live bus events
+as Server-Sent Events.
 
 A client may send ``Idempotency-Key`` with a write: the event id is derived from it, so a
 retried call publishes the same event, which the bus and the store keep once.
@@ -43,6 +44,7 @@ from tentalis.gateway.bridge_models import (
 from tentalis.gateway.bridge_views import session_out, task_status
 from tentalis.gateway.openai_shapes import ERROR_RESPONSES
 from tentalis.gateway.publisher import EventPublisher
+from tentalis.gateway.redaction import redact_value
 from tentalis.gateway.security import SecurityConfig, redact, secure
 from tentalis.store import ExperienceStore
 from tentalis.store.sessions import session_view
@@ -72,8 +74,9 @@ def _feedback_fields(body: FeedbackBody) -> dict[str, Any]:
     score = getattr(body, "score", None)
     if body.kind == "thumbs":
         score = 1.0 if body.thumbs == "up" else 0.0
-    return {"feedback_kind": body.kind, "score": score, "feedback": body.text,
-            "edited_answer": getattr(body, "edited_answer", None)}
+    edited = getattr(body, "edited_answer", None)
+    return {"feedback_kind": body.kind, "score": score, "feedback": redact(body.text),
+            "edited_answer": redact(edited) if edited else None}
 
 
 def create_bridge_app(
@@ -118,7 +121,7 @@ def create_bridge_app(
         """Publish a task; returns its id at once (poll its status)."""
         event_id = _event_id(idempotency_key, "task")
         task = TaskEvent(event_id=event_id, task_id=event_id, source=source,
-                         **body.model_dump(exclude_none=True))
+                         **redact_value(body.model_dump(exclude_none=True)))
         state.remember(task)
         publish(task)
         return TaskAccepted(task_id=task.task_id, event_id=task.event_id,
@@ -130,7 +133,7 @@ def create_bridge_app(
         """Publish a free-text request as a task under a request id."""
         request_id = _event_id(idempotency_key, "request")
         task = TaskEvent(event_id=derived_id(request_id, "0"), task_id=derived_id(request_id, "0"),
-                         prompt=body.text, environment=body.environment,
+                         prompt=redact(body.text), environment=body.environment,
                          request_id=request_id, source=source)
         state.remember(task)
         publish(task)

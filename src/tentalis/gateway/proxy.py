@@ -39,7 +39,13 @@ from tentalis.gateway.openai_shapes import (
 from tentalis.gateway.proxy_config import ProxyConfig
 from tentalis.gateway.publisher import EventPublisher
 from tentalis.gateway.redaction import redact_value
-from tentalis.gateway.security import SecurityConfig, check_caps, redact, secure
+from tentalis.gateway.security import (
+    SecurityConfig,
+    check_caps,
+    redact,
+    register_secret,
+    secure,
+)
 from tentalis.gateway.sessions import (
     SESSION_HEADER,
     TASK_HEADER,
@@ -114,6 +120,8 @@ def create_proxy_app(
 ) -> FastAPI:
     """The proxy app; it starts and closes ``publisher`` (and its backend client)."""
     state = ProxyState(config, publisher, client)
+    if config.backend_api_key is not None:
+        register_secret(config.backend_api_key.get_secret_value())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

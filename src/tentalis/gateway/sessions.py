@@ -79,9 +79,7 @@ def parse_turn_type(value: str | None) -> bool:
         return True
     key = value.strip().lower()
     if key not in TURN_TYPES:
-        raise SessionHeaderError(
-            f"X-Turn-Type {value[:40]!r} is not one of: {', '.join(TURN_TYPES)}"
-        )
+        raise SessionHeaderError(f"X-Turn-Type must be one of: {', '.join(TURN_TYPES)}")
     return TURN_TYPES[key]
 
 

@@ -18,7 +18,6 @@ from tentalis.gateway.security import (
     SecurityConfig,
     check_bind,
     install_log_redaction,
-    register_secret,
 )
 from tentalis.gateway.spool import Spool
 from tentalis.services.runtime import connected_bus, setup_logging
@@ -53,8 +52,6 @@ async def run_proxy(settings: Settings) -> None:
 
     setup_logging(settings)
     config = ProxyConfig.from_settings(settings)
-    if config.backend_api_key is not None:
-        register_secret(config.backend_api_key.get_secret_value())
 
     async def connect() -> NatsBus:
         bus = NatsBus(settings.nats_url, max_age_days=settings.bus_stream_max_age_days,
