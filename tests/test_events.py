@@ -7,6 +7,7 @@ import pytest
 from tentalis.errors import EventDecodeError
 from tentalis.events import (
     EVENT_KINDS,
+    AdapterLoadedEvent,
     FeedbackEvent,
     GuardEvent,
     ModelUpdateEvent,
@@ -36,6 +37,8 @@ def _examples():  # type: ignore[no-untyped-def]
         SessionLinkEvent(session_id="s", session_event_id="e1", turn_index=0,
                          next_state={"messages": [{"role": "user", "content": "thanks"}]}),
         ModelUpdateEvent(adapter_name="math", version=3, sha256="ab" * 32, path="/a/v3"),
+        AdapterLoadedEvent(worker_id="w1", adapter_name="math", version=3, sha256="ab" * 32,
+                           update_event_id="u1", previous_version=2),
         GuardEvent(trainer_id="trainer-01", level="hard_stop", signals=["length_drift"],
                    reason="length drift", numbers={"length_drift": 3.1}),
     ]
