@@ -42,7 +42,7 @@ from tentalis.gateway.bridge_models import (
     TaskSubmit,
 )
 from tentalis.gateway.bridge_views import session_out, task_status
-from tentalis.gateway.openai_shapes import ERROR_RESPONSES
+from tentalis.gateway.openai_shapes import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from tentalis.gateway.publisher import EventPublisher
 from tentalis.gateway.redaction import redact_value
 from tentalis.gateway.security import SecurityConfig, redact, secure
@@ -207,7 +207,7 @@ def create_bridge_app(
                          publisher=vars(publisher.stats))
 
     @app.get("/v1/events", response_class=StreamingResponse, responses={
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+        200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
               "description": "Server-Sent Events: `event: <kind>`, `data: <event JSON>`"},
         **_ERRORS})
     async def events(

@@ -98,3 +98,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (504, "The configured backend did not answer in time"),
     )
 }
+
+
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "One Server-Sent Event: `data` is a JSON chunk, or `[DONE]` at the end.",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"},
+                   "id": {"type": "string"}},
+    "required": ["data"],
+}

@@ -32,9 +32,11 @@ from tentalis.events import SessionEvent, derived_id
 from tentalis.gateway.openai_shapes import (
     ERROR_RESPONSES,
     REDIRECT_FIELDS,
+    SSE_EVENT_SCHEMA,
     ChatCompletionRequest,
     CompletionRequest,
     ModelList,
+    OpenAIResponse,
 )
 from tentalis.gateway.proxy_config import ProxyConfig
 from tentalis.gateway.publisher import EventPublisher
@@ -64,7 +66,9 @@ from tentalis.gateway.upstream import (
     upstream_error_message,
 )
 
-_STREAM_DOC = {"text/event-stream": {"schema": {"type": "string"}}}
+_COMPLETION_DOC = {"model": OpenAIResponse, "description": "The backend's completion, or "
+                   "its stream of chunks when `stream` is true",
+                   "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}}
 
 
 class ProxyState:
@@ -151,7 +155,7 @@ def create_proxy_app(
         return await _simple_get(state, "/v1/models")
 
     @app.post("/v1/chat/completions", response_model=None,
-              responses={200: {"content": _STREAM_DOC}, **ERROR_RESPONSES})
+              responses={200: _COMPLETION_DOC, **ERROR_RESPONSES})
     async def chat(body: ChatCompletionRequest, request: Request) -> Response:
         """Chat completion, streamed (SSE) or not, forwarded to the configured backend."""
         payload = body.model_dump(exclude_unset=True)
@@ -161,7 +165,7 @@ def create_proxy_app(
                               payload["messages"])
 
     @app.post("/v1/completions", response_model=None,
-              responses={200: {"content": _STREAM_DOC}, **ERROR_RESPONSES})
+              responses={200: _COMPLETION_DOC, **ERROR_RESPONSES})
     async def completions(body: CompletionRequest, request: Request) -> Response:
         """Text completion, streamed (SSE) or not, forwarded to the configured backend."""
         payload = body.model_dump(exclude_unset=True)
