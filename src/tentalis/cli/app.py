@@ -9,6 +9,7 @@ import typer
 
 from tentalis.cli import commands
 from tentalis.cli.errors import exits_cleanly
+from tentalis.cli.rewards import rewards_app
 from tentalis.config import load_settings
 
 app = typer.Typer(
@@ -18,6 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(rewards_app, name="rewards")
 
 Embedded = Annotated[
     bool | None,
@@ -88,6 +91,9 @@ def demo(
     max_new_tokens: Annotated[int, typer.Option(min=8, help="Tokens per answer.")] = 48,
     mid_evals: Annotated[int, typer.Option(
         min=0, help="Held-out checks during training (clock paused), for the curve.")] = 1,
+    judge: Annotated[int, typer.Option(min=0, help=(
+        "With --minutes 0: the step judge (JUDGE_*) scores this many results, shown next "
+        "to the verifier's per-step scores."))] = 0,
     embedded: Embedded = None,
     nats_url: NatsUrl = None,
     model: Model = None,
@@ -96,7 +102,7 @@ def demo(
     settings = _settings(embedded, nats_url=nats_url, llm_model=model)
     asyncio.run(commands.demo(settings, n_tasks=tasks, workers=workers, minutes=minutes,
                               level=level, max_new_tokens=max_new_tokens,
-                              mid_evals=mid_evals))
+                              mid_evals=mid_evals, judge=judge))
 
 
 Opt = typer.Option

@@ -214,14 +214,17 @@ async def ask(settings: Settings, text: str, timeout: float) -> None:
 
 
 async def demo(settings: Settings, *, n_tasks: int, workers: int, minutes: float,
-               level: str, max_new_tokens: int, mid_evals: int = 1) -> None:
+               level: str, max_new_tokens: int, mid_evals: int = 1, judge: int = 0) -> None:
     """Without training (``minutes == 0``): held-out tasks through the loop and a report.
-    With training: evaluate, train live for ``minutes`` with hot-swaps, evaluate again."""
+    With training: evaluate, train live for ``minutes`` with hot-swaps, evaluate again.
+    ``judge > 0``: the step judge also scores that many results, shown by the verifier's."""
     from tentalis.demo.loop import heldout_tasks, run_tasks
     from tentalis.demo.report import print_loop_report
     from tentalis.inference.factory import create_inference
     from tentalis.services.runtime import connected_bus
 
+    if judge and minutes > 0:
+        raise ConfigError("--judge shows the judge on an evaluation run: use it with --minutes 0")
     if minutes > 0 and settings.inference_backend != "local":
         raise ConfigError("the training demo trains in-process: it needs INFERENCE_BACKEND=local")
     if minutes > 0:
@@ -251,8 +254,25 @@ async def demo(settings: Settings, *, n_tasks: int, workers: int, minutes: float
                 report = await run_tasks(bus, inference, settings, tasks, workers=workers,
                                          on_done=lambda _o: progress.advance(bar))
             print_loop_report(console, report, f"held-out tasks — {settings.llm_model}")
+            if judge:
+                await _judge_view(settings, inference, report.outcomes, judge)
     finally:
         await inference.close()
+
+
+async def _judge_view(settings: Settings, inference, outcomes, limit: int) -> None:  # type: ignore[no-untyped-def]
+    from tentalis.demo.judge_view import comparison_table, cost_line, judge_results, scored_results
+    from tentalis.rewards.judge import JudgeScorer
+    from tentalis.rewards.judge_factory import judge_config, judge_inference, judge_settings
+
+    js = judge_settings(settings)
+    same = (js.inference_backend, js.llm_model) == (settings.inference_backend, settings.llm_model)
+    client = inference if same and not settings.judge_base_url else judge_inference(settings)
+    results = scored_results(outcomes, limit)
+    with console.status(f"judging {sum(len(r.steps) for r in results)} steps"):
+        rows = await judge_results(JudgeScorer(client, judge_config(settings)), results)
+    console.print(comparison_table(rows))
+    console.print(f"[dim]{cost_line(rows)}[/dim]")
 
 
 def demo_train_config(settings: Settings, max_new_tokens: int) -> TrainConfig:

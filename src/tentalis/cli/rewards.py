@@ -1,0 +1,122 @@
+"""``tentalis rewards …``: judge calibration and the scoring profiles."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tentalis.cli.errors import exits_cleanly
+from tentalis.config import Settings, load_settings
+
+rewards_app = typer.Typer(help="Scorers: calibrate the judge, list scoring profiles.",
+                          no_args_is_help=True)
+console = Console()
+Opt = typer.Option
+
+
+def _command() -> str:
+    return shlex.join(["tentalis", *sys.argv[1:]])
+
+
+@rewards_app.command()
+@exits_cleanly
+def calibrate(
+    tasks: Annotated[int, Opt(min=1, help="Held-out math tasks to answer.")] = 24,
+    level: Annotated[str, Opt(help="Math level: addition, one_step or two_step.")] = "one_step",
+    samples: Annotated[int, Opt(min=1, help="Sampled answers per task.")] = 1,
+    votes: Annotated[int | None, Opt(min=1, help="Judgements per item (JUDGE_VOTES).")] = None,
+    aggregate: Annotated[str | None, Opt(help="vote | mean (JUDGE_AGGREGATE).")] = None,
+    max_new_tokens: Annotated[int, Opt(min=8, help="Tokens per worker answer.")] = 64,
+    results: Annotated[Path | None, Opt(
+        help="Score these stored results (JSONL of ResultEvents, e.g. a previous run's "
+             "results.jsonl) instead of generating.")] = None,
+    out: Annotated[Path | None, Opt(
+        help="Report directory (default <home>/calibration/<time>).")] = None,
+    model: Annotated[str | None, Opt(help="LLM_MODEL (the worker).")] = None,
+    judge_model: Annotated[str | None, Opt(help="JUDGE_MODEL (default: LLM_MODEL).")] = None,
+    seed: Annotated[int | None, Opt(help="TENTALIS_SEED: tasks and sampling.")] = None,
+) -> None:
+    """Judge vs verifier on math tasks with ground truth: agreement, Spearman ρ, ECE."""
+    settings = load_settings(llm_model=model, judge_model=judge_model, tentalis_seed=seed,
+                             judge_votes=votes, judge_aggregate=aggregate)
+    out = out or settings.tentalis_home / "calibration" / time.strftime("%Y%m%d-%H%M%S")
+    asyncio.run(_calibrate(settings, tasks=tasks, level=level, samples=samples,
+                           max_new_tokens=max_new_tokens, results_file=results, out=out))
+
+
+async def _calibrate(settings: Settings, *, tasks: int, level: str, samples: int,
+                     max_new_tokens: int, results_file: Path | None, out: Path) -> None:
+    from tentalis.inference.factory import create_inference
+    from tentalis.rewards.calibrate import (
+        calibration_tasks,
+        generate_results,
+        judge_against_verifier,
+        read_results,
+        write_results,
+    )
+    from tentalis.rewards.calibration_report import summary_lines, write_report
+    from tentalis.rewards.judge import JudgeScorer
+    from tentalis.rewards.judge_factory import judge_config, judge_inference, judge_settings
+
+    js = judge_settings(settings)
+    same_model = (js.inference_backend, js.llm_model, js.inference_base_url) == (
+        settings.inference_backend, settings.llm_model, settings.resolved_inference_base_url())
+    worker = None
+    if results_file is None or same_model:
+        with console.status(f"loading {settings.llm_model}"):
+            worker = await asyncio.to_thread(create_inference, settings)
+    try:
+        if results_file is not None:
+            results, source = read_results(results_file), f"stored: {results_file}"
+        else:
+            assert worker is not None
+            task_list = calibration_tasks(tasks, level=level, seed=settings.tentalis_seed)
+            with console.status(f"{len(task_list) * samples} worker answers"):
+                results = await generate_results(
+                    worker, task_list, samples=samples, max_new_tokens=max_new_tokens,
+                    seed=settings.tentalis_seed)
+            source = f"generated: math/{level}, {samples} sample(s) per task at T=0.7"
+        judge_client = worker if same_model and worker else judge_inference(settings)
+        judge = JudgeScorer(judge_client, judge_config(settings))
+        with console.status(f"judging {sum(len(r.steps) for r in results)} steps"):
+            data = await judge_against_verifier(judge, results)
+    finally:
+        if worker is not None:
+            await worker.close()
+    meta = {"command": _command(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seed": settings.tentalis_seed, "worker_model": settings.llm_model,
+            "judge_model": judge_client.model_name, "votes": judge.config.votes,
+            "aggregate": judge.config.aggregate, "tasks": len({r.task_id for r in results}),
+            "source": source}
+    files = write_report(out, data, meta)
+    write_results(out / "results.jsonl", results)
+    for line in summary_lines(data):
+        console.print(line)
+    console.print(f"wrote {', '.join(str(p) for p in files)} and {out / 'results.jsonl'}")
+
+
+@rewards_app.command()
+@exits_cleanly
+def profiles() -> None:
+    """The scoring profiles (shipped and $TENTALIS_HOME/profiles): weights and why."""
+    from tentalis.rewards.profiles import available_profiles, load_profile
+
+    settings = load_settings()
+    for name in available_profiles(settings.tentalis_home):
+        p = load_profile(name, settings.tentalis_home)
+        total = sum(p.weights.values())
+        t = Table(title=f"{p.name} — {p.description}", title_justify="left")
+        for col in ("component", "weight", "why"):
+            t.add_column(col, overflow="fold")
+        for comp, w in p.weights.items():
+            t.add_row(comp, f"{w / total:.2f}", p.why.get(comp, ""))
+        console.print(t)
+        console.print(f"[dim]{p.source}[/dim]")
