@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -22,8 +21,13 @@ console = Console()
 Opt = typer.Option
 
 
-def _command() -> str:
-    return shlex.join(["tentalis", *sys.argv[1:]])
+def _command(name: str, params: dict[str, object]) -> str:
+    """The command line that reproduces this run: every option, defaults included."""
+    args = ["tentalis", "rewards", name]
+    for key, value in params.items():
+        if value is not None:
+            args += [f"--{key.replace('_', '-')}", str(value)]
+    return shlex.join(args)
 
 
 @rewards_app.command()
@@ -48,12 +52,19 @@ def calibrate(
     settings = load_settings(llm_model=model, judge_model=judge_model, tentalis_seed=seed,
                              judge_votes=votes, judge_aggregate=aggregate)
     out = out or settings.tentalis_home / "calibration" / time.strftime("%Y%m%d-%H%M%S")
+    command = _command("calibrate", {
+        "tasks": tasks, "level": level, "samples": samples, "votes": settings.judge_votes,
+        "aggregate": settings.judge_aggregate, "max_new_tokens": max_new_tokens,
+        "results": results, "out": out, "model": settings.llm_model,
+        "judge_model": settings.judge_model, "seed": settings.tentalis_seed})
     asyncio.run(_calibrate(settings, tasks=tasks, level=level, samples=samples,
-                           max_new_tokens=max_new_tokens, results_file=results, out=out))
+                           max_new_tokens=max_new_tokens, results_file=results, out=out,
+                           command=command))
 
 
 async def _calibrate(settings: Settings, *, tasks: int, level: str, samples: int,
-                     max_new_tokens: int, results_file: Path | None, out: Path) -> None:
+                     max_new_tokens: int, results_file: Path | None, out: Path,
+                     command: str) -> None:
     from tentalis.inference.factory import create_inference
     from tentalis.rewards.calibrate import (
         calibration_tasks,
@@ -69,13 +80,14 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, samples: int
     js = judge_settings(settings)
     same_model = (js.inference_backend, js.llm_model, js.inference_base_url) == (
         settings.inference_backend, settings.llm_model, settings.resolved_inference_base_url())
+    stored = read_results(results_file) if results_file is not None else None  # fail early
     worker = None
     if results_file is None or same_model:
         with console.status(f"loading {settings.llm_model}"):
             worker = await asyncio.to_thread(create_inference, settings)
     try:
         if results_file is not None:
-            results, source = read_results(results_file), f"stored: {results_file}"
+            results, source = stored or [], f"stored: {results_file}"
         else:
             assert worker is not None
             task_list = calibration_tasks(tasks, level=level, seed=settings.tentalis_seed)
@@ -91,7 +103,7 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, samples: int
     finally:
         if worker is not None:
             await worker.close()
-    meta = {"command": _command(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    meta = {"command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seed": settings.tentalis_seed, "worker_model": settings.llm_model,
             "judge_model": judge_client.model_name, "votes": judge.config.votes,
             "aggregate": judge.config.aggregate, "tasks": len({r.task_id for r in results}),
