@@ -14,6 +14,7 @@ from rich.table import Table
 
 from tentalis.cli.errors import exits_cleanly
 from tentalis.config import Settings, load_settings
+from tentalis.errors import ConfigError
 
 rewards_app = typer.Typer(help="Scorers: calibrate the judge, list scoring profiles.",
                           no_args_is_help=True)
@@ -35,7 +36,10 @@ def _command(name: str, params: dict[str, object]) -> str:
 def calibrate(
     tasks: Annotated[int, Opt(min=1, help="Held-out math tasks to answer.")] = 24,
     level: Annotated[str, Opt(help="Math level: addition, one_step or two_step.")] = "one_step",
-    samples: Annotated[int, Opt(min=1, help="Sampled answers per task.")] = 1,
+    source: Annotated[str, Opt(
+        help="model: the local model answers (sampled, T=0.7); reference: a right and a "
+             "planted-slip written solution per task.")] = "model",
+    samples: Annotated[int, Opt(min=1, help="Sampled answers per task (--source model).")] = 1,
     votes: Annotated[int | None, Opt(min=1, help="Judgements per item (JUDGE_VOTES).")] = None,
     aggregate: Annotated[str | None, Opt(help="vote | mean (JUDGE_AGGREGATE).")] = None,
     max_new_tokens: Annotated[int, Opt(min=8, help="Tokens per worker answer.")] = 64,
@@ -49,20 +53,23 @@ def calibrate(
     seed: Annotated[int | None, Opt(help="TENTALIS_SEED: tasks and sampling.")] = None,
 ) -> None:
     """Judge vs verifier on math tasks with ground truth: agreement, Spearman ρ, ECE."""
+    if source not in ("model", "reference"):
+        raise ConfigError(f"--source must be model or reference, got {source!r}")
     settings = load_settings(llm_model=model, judge_model=judge_model, tentalis_seed=seed,
                              judge_votes=votes, judge_aggregate=aggregate)
     out = out or settings.tentalis_home / "calibration" / time.strftime("%Y%m%d-%H%M%S")
     command = _command("calibrate", {
-        "tasks": tasks, "level": level, "samples": samples, "votes": settings.judge_votes,
+        "tasks": tasks, "level": level, "source": source, "samples": samples,
+        "votes": settings.judge_votes,
         "aggregate": settings.judge_aggregate, "max_new_tokens": max_new_tokens,
         "results": results, "out": out, "model": settings.llm_model,
         "judge_model": settings.judge_model, "seed": settings.tentalis_seed})
-    asyncio.run(_calibrate(settings, tasks=tasks, level=level, samples=samples,
+    asyncio.run(_calibrate(settings, tasks=tasks, level=level, source=source, samples=samples,
                            max_new_tokens=max_new_tokens, results_file=results, out=out,
                            command=command))
 
 
-async def _calibrate(settings: Settings, *, tasks: int, level: str, samples: int,
+async def _calibrate(settings: Settings, *, tasks: int, level: str, source: str, samples: int,
                      max_new_tokens: int, results_file: Path | None, out: Path,
                      command: str) -> None:
     from tentalis.inference.factory import create_inference
@@ -71,6 +78,7 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, samples: int
         generate_results,
         judge_against_verifier,
         read_results,
+        reference_results,
         write_results,
     )
     from tentalis.rewards.calibration_report import summary_lines, write_report
@@ -82,12 +90,16 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, samples: int
         settings.inference_backend, settings.llm_model, settings.resolved_inference_base_url())
     stored = read_results(results_file) if results_file is not None else None  # fail early
     worker = None
-    if results_file is None or same_model:
+    if (results_file is None and source == "model") or same_model:
         with console.status(f"loading {settings.llm_model}"):
             worker = await asyncio.to_thread(create_inference, settings)
     try:
         if results_file is not None:
-            results, source = stored or [], f"stored: {results_file}"
+            results, origin = stored or [], f"stored: {results_file}"
+        elif source == "reference":
+            task_list = calibration_tasks(tasks, level=level, seed=settings.tentalis_seed)
+            results = reference_results(task_list, seed=settings.tentalis_seed)
+            origin = f"reference: math/{level}, a right and a planted-slip solution per task"
         else:
             assert worker is not None
             task_list = calibration_tasks(tasks, level=level, seed=settings.tentalis_seed)
@@ -95,7 +107,7 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, samples: int
                 results = await generate_results(
                     worker, task_list, samples=samples, max_new_tokens=max_new_tokens,
                     seed=settings.tentalis_seed)
-            source = f"generated: math/{level}, {samples} sample(s) per task at T=0.7"
+            origin = f"generated: math/{level}, {samples} sample(s) per task at T=0.7"
         judge_client = worker if same_model and worker else judge_inference(settings)
         judge = JudgeScorer(judge_client, judge_config(settings))
         with console.status(f"judging {sum(len(r.steps) for r in results)} steps"):
@@ -107,7 +119,7 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, samples: int
             "seed": settings.tentalis_seed, "worker_model": settings.llm_model,
             "judge_model": judge_client.model_name, "votes": judge.config.votes,
             "aggregate": judge.config.aggregate, "tasks": len({r.task_id for r in results}),
-            "source": source}
+            "source": origin}
     files = write_report(out, data, meta)
     write_results(out / "results.jsonl", results)
     for line in summary_lines(data):

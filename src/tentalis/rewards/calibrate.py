@@ -1,8 +1,10 @@
 """Judge calibration: score results with the judge and the verifier, and compare.
 
 1. results: worker answers to tasks with ground truth, generated with the local model
-   (:func:`generate_results`, seeded sampling so that some are wrong) or read back from a
-   JSONL file of ResultEvents (:func:`read_results`; every run writes one).
+   (:func:`generate_results`, seeded sampling so that some are wrong); written solutions
+   with planted slips (:func:`reference_results`: balanced labels, every arithmetic step
+   checkable — a 135M worker rarely writes ``<step>`` tags before training); or read back
+   from a JSONL file of ResultEvents (:func:`read_results`; every run writes one).
 2. :func:`judge_against_verifier` scores every result with both. Pairs kept:
    *steps* where the verifier has an opinion — 1 when every arithmetic claim in the step
    holds, 0 when one is false; steps without a checkable claim (verifier 0.5) have no
@@ -60,6 +62,43 @@ async def generate_results(
                                worker_id="calibrate", session_id="")
         for k, (task, c) in enumerate(zip(keys, completions, strict=True))
     ]
+
+
+def reference_results(tasks: Sequence[TaskEvent], *, seed: int = 0) -> list[ResultEvent]:
+    """Two written solutions per math task: a right one, and one with a planted slip.
+
+    Steps: a sentence naming the numbers (no claim: the verifier is neutral on it), then
+    one ``a op b = r`` step per operation. In the planted one a random operation's result
+    is off by 1 to 3 and the error carries on to the answer, so the verifier marks exactly
+    that step (and the outcome) wrong. Labels are balanced, unlike a weak worker's answers.
+    """
+    import random
+
+    from tentalis.agents.environments.math import apply
+
+    def solution(ops: list[str], operands: list[int], slip_at: int, slip: int) -> list[str]:
+        steps, value = [f"The numbers are {', '.join(map(str, operands))}."], operands[0]
+        for i, (op, x) in enumerate(zip(ops, operands[1:], strict=True)):
+            new = apply(op, value, x) + (slip if i == slip_at else 0)
+            steps.append(f"{value} {op} {x} = {new}")
+            value = new
+        return [*steps, str(value)]
+
+    rng = random.Random(seed)
+    out = []
+    for task in tasks:
+        ops, operands = task.metadata["ops"], task.metadata["operands"]
+        slip = rng.choice([-3, -2, -1, 1, 2, 3])
+        try:
+            planted = solution(ops, operands, rng.randrange(len(ops)), slip)
+        except ValueError:  # the slip made a later division inexact: slip at the last op
+            planted = solution(ops, operands, len(ops) - 1, slip)
+        for *steps, answer in (solution(ops, operands, -1, 0), planted):
+            text = "".join(f"<step>{st}</step>\n" for st in steps) + f"Answer: {answer}"
+            out.append(ResultEvent(
+                task_id=task.task_id, task=task, worker_id="reference", raw_text=text,
+                steps=steps, final_answer=answer, parse_status="ok"))
+    return out
 
 
 def write_results(path: Path, results: Sequence[ResultEvent]) -> None:
