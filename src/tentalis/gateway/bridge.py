@@ -106,7 +106,7 @@ def create_bridge_app(
         secure(app, security)
 
     def publish(event: Any) -> None:
-        if publisher._task is None:  # served without a lifespan (in-process test clients)
+        if not publisher.running:  # served without a lifespan (in-process test clients)
             asyncio.get_running_loop().create_task(publisher.start())
         publisher.submit(event)
 

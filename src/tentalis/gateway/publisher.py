@@ -78,6 +78,11 @@ class EventPublisher:
         self._wake.set()
 
     @property
+    def running(self) -> bool:
+        """True once :meth:`start` has started the flusher (and until :meth:`close`)."""
+        return self._task is not None
+
+    @property
     def healthy(self) -> bool:
         """True while the bus takes events and nothing waits in the spool."""
         return self._bus is not None and self._next_retry == 0.0 and not self.spool
