@@ -94,3 +94,29 @@ async def test_inference_failure(make_result, scripted_inference) -> None:
     down = scripted_inference(truthful, fail_times=99)
     with pytest.raises(ScoringError, match="failed on every try"):
         await JudgeScorer(down, JudgeConfig(max_retries=1)).score(task, result)
+
+
+def test_judge_from_settings_and_registry(scripted_inference) -> None:
+    from tentalis.config import load_settings
+    from tentalis.rewards import scorer_for
+    from tentalis.rewards.judge_factory import (
+        judge_config,
+        judge_from_settings,
+        judge_settings,
+        use_judge_inference,
+    )
+
+    settings = load_settings(judge_votes=3, judge_aggregate="mean", judge_model="other",
+                             judge_backend="openai", judge_base_url="http://judge:8000/v1")
+    assert judge_config(settings).votes == 3 and judge_config(settings).aggregate == "mean"
+    js = judge_settings(settings)
+    assert (js.inference_backend, js.llm_model) == ("openai", "other")
+    assert js.inference_base_url == "http://judge:8000/v1"
+    llm = scripted_inference(truthful)
+    use_judge_inference(llm)
+    try:
+        assert judge_from_settings(settings).inference is llm
+        judge = scorer_for("chat", "judge")  # any environment, no registration needed
+        assert isinstance(judge, JudgeScorer) and judge.inference is llm
+    finally:
+        use_judge_inference(None)
