@@ -148,12 +148,14 @@ class Settings(BaseSettings):
 
     # --- gateway -----------------------------------------------------------------------
     bridge_port: int = Field(default=8100, ge=1, le=65535)
-    intercept_enabled: bool = False
+    intercept_enabled: bool = Field(
+        default=True, description="Run the intercept proxy in `tentalis serve`.")
     intercept_port: int = Field(default=8200, ge=1, le=65535)
-    intercept_backend_url: str = Field(
-        default="http://localhost:11434",
+    intercept_backend_url: str | None = Field(
+        default=None,
         description="OpenAI-compatible server the proxy forwards to (configuration only, "
-        "never taken from a request).",
+        "never taken from a request). Unset: tentalis's own model server "
+        "(http://127.0.0.1:MODEL_SERVER_PORT/v1).",
     )
     intercept_backend_api_key: SecretStr | None = Field(
         default=None, description="Key the proxy presents to its backend (never the client's)."
