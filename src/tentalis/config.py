@@ -165,6 +165,10 @@ class Settings(BaseSettings):
     model_server_enabled: bool = Field(
         default=True, description="Run the model server in `tentalis serve`.")
     model_server_port: int = Field(default=8300, ge=1, le=65535)
+    model_server_id: str = Field(
+        default="model-server",
+        description="The model server's id: its durable consumer of model updates, the "
+        "target_worker that addresses it, and worker_id in its AdapterLoadedEvents.")
     gateway_host: str = Field(
         default="127.0.0.1",
         description="Bind address of the gateway servers; a non-loopback one needs API keys.",

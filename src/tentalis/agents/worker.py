@@ -22,10 +22,10 @@ from typing import Any
 
 from tentalis.agents.environments import get_environment
 from tentalis.agents.parsing import parse_steps
+from tentalis.agents.updates import apply_update, newest_updates, updates_spec
 from tentalis.bus.base import Bus, ConsumerSpec, Delivery
-from tentalis.errors import AdapterError, TentalisError
+from tentalis.errors import TentalisError
 from tentalis.events import (
-    AdapterLoadedEvent,
     ModelUpdateEvent,
     ResultEvent,
     SessionEvent,
@@ -33,7 +33,6 @@ from tentalis.events import (
     TaskEvent,
     derived_id,
 )
-from tentalis.inference.adapters import adapter_sha256
 from tentalis.inference.base import ChatRequest, Completion, InferenceClient
 
 log = logging.getLogger(__name__)
@@ -154,12 +153,7 @@ class Worker:
     # --- adapter hot-swap ---------------------------------------------------------------
     def updates_spec(self) -> ConsumerSpec:
         """Each worker reads every model update (its own durable consumer)."""
-        return ConsumerSpec(
-            name=f"updates-{self.config.worker_id}",
-            subjects=[Subjects.MODEL_UPDATE],
-            batch=64,
-            max_deliver=self.config.max_deliver,
-        )
+        return updates_spec(self.config.worker_id, self.config.max_deliver)
 
     async def _follow_updates(self, stop: asyncio.Event) -> None:
         async for batch in self.bus.consume(self.updates_spec()):
@@ -175,16 +169,10 @@ class Worker:
         batches (the inference client swaps atomically), so no request fails or waits
         longer than the swap itself.
         """
-        newest: dict[str, ModelUpdateEvent] = {}
-        for d in deliveries:
-            ev = d.event
-            if (isinstance(ev, ModelUpdateEvent)
-                    and ev.adapter_name == self.config.follow_adapter
-                    and ev.target_worker in (None, self.config.worker_id)):
-                cur = newest.get(ev.adapter_name)
-                if cur is None or ev.version >= cur.version:
-                    newest[ev.adapter_name] = ev
-        for update in newest.values():
+        def follows(name: str) -> bool:
+            return name == self.config.follow_adapter
+
+        for update in newest_updates(deliveries, self.config.worker_id, follows):
             await self.apply_update(update)
         for d in deliveries:
             await d.ack()
@@ -194,32 +182,17 @@ class Worker:
 
         An older version than the current one is a rollback and is applied the same way.
         The outcome (loaded or refused) is published as an AdapterLoadedEvent."""
-        path = Path(update.path)
-        previous = self.adapter_version
-        error: str | None = None
-        try:
-            sha = await asyncio.to_thread(adapter_sha256, path)
-            if sha != update.sha256:
-                raise AdapterError(
-                    f"{update.adapter_name} v{update.version}: sha256 {sha[:12]}… does not "
-                    f"match the update's {update.sha256[:12]}…"
-                )
+
+        async def load(path: Path) -> None:
             await self.inference.load_adapter(update.adapter_name, str(path))
-        except (AdapterError, OSError) as exc:
-            log.error("worker %s refused adapter update: %s", self.config.worker_id, exc)
-            self.rejected_updates += 1
-            error = str(exc)
-        else:
+
+        loaded = await apply_update(self.bus, update, self.config.worker_id, load,
+                                    previous=self.adapter_version)
+        if loaded.error is None:
             self.adapter = update.adapter_name
             self.adapter_version = update.version
-            log.info("worker %s now answers with %s v%d", self.config.worker_id,
-                     update.adapter_name, update.version)
-        await self.bus.publish(AdapterLoadedEvent(
-            event_id=derived_id(update.event_id, "loaded", self.config.worker_id),
-            worker_id=self.config.worker_id, adapter_name=update.adapter_name,
-            version=update.version, sha256=update.sha256, update_event_id=update.event_id,
-            previous_version=previous, error=error,
-        ))
+        else:
+            self.rejected_updates += 1
 
     # --- tasks --------------------------------------------------------------------------
     async def handle_batch(self, deliveries: list[Delivery]) -> None:

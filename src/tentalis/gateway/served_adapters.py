@@ -117,6 +117,18 @@ class ServedAdapters:
             f"model {model!r} is not served; available: {', '.join(self.model_ids())}"
         )
 
+    def serving(self, lora_name: str) -> Key | None:
+        """The version ``lora_name`` points at now (None: no such name is loaded)."""
+        return self._names.get(lora_name)
+
+    def version_dir(self, name: str, version: int) -> Path:
+        """Where the store keeps ``name``@``version`` (it may not exist; :meth:`load` checks)."""
+        try:
+            validate_adapter_name(name)
+        except AdapterError as exc:
+            raise AdapterRequestError(str(exc)) from None
+        return self.store.root / name / f"v{int(version)}"
+
     @staticmethod
     def internal(key: Key | None) -> str | None:
         """The engine's adapter name for a version (None for the base model)."""

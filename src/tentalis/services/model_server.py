@@ -3,7 +3,8 @@
 Wiring only: settings → security (refusing a non-loopback bind without keys), the engine
 INFERENCE_BACKEND names, the adapter store ``<home>/adapters`` → uvicorn on
 ``GATEWAY_HOST:MODEL_SERVER_PORT``. At start the latest stored version of WORKER_ADAPTER
-(if any) is served under that name, so ``model="policy"`` works from the first request.
+(if any) is served under that name, so ``model="policy"`` works from the first request,
+and later versions follow the ModelUpdateEvents when the bus answers (ModelUpdateFollower).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import uvicorn
 
 from tentalis.config import Settings
+from tentalis.gateway.adapter_updates import ModelUpdateFollower
 from tentalis.gateway.model_server import create_model_app
 from tentalis.gateway.security import SecurityConfig, check_bind, install_log_redaction
 from tentalis.inference.adapters import AdapterStore
@@ -33,6 +35,7 @@ async def run_model_server(settings: Settings, port: int | None = None) -> None:
     store = AdapterStore(settings.tentalis_home / "adapters")
     app = create_model_app(inference, store, security,
                            default_max_tokens=settings.max_new_tokens)
+    updates = ModelUpdateFollower.from_settings(app.state.served, settings).start()
     try:
         name = settings.worker_adapter
         if store.versions(name):
@@ -45,4 +48,5 @@ async def run_model_server(settings: Settings, port: int | None = None) -> None:
                                 lifespan="off", timeout_graceful_shutdown=10)
         await uvicorn.Server(config).serve()
     finally:
+        await updates.stop()
         await inference.close()
