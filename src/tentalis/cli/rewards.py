@@ -96,10 +96,12 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, source: str,
     try:
         if results_file is not None:
             results, origin = stored or [], f"stored: {results_file}"
+            author = "workers " + ", ".join(sorted({r.worker_id for r in results}))
         elif source == "reference":
             task_list = calibration_tasks(tasks, level=level, seed=settings.tentalis_seed)
             results = reference_results(task_list, seed=settings.tentalis_seed)
             origin = f"reference: math/{level}, a right and a planted-slip solution per task"
+            author = "none (written reference solutions)"
         else:
             assert worker is not None
             task_list = calibration_tasks(tasks, level=level, seed=settings.tentalis_seed)
@@ -108,6 +110,7 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, source: str,
                     worker, task_list, samples=samples, max_new_tokens=max_new_tokens,
                     seed=settings.tentalis_seed)
             origin = f"generated: math/{level}, {samples} sample(s) per task at T=0.7"
+            author = settings.llm_model
         judge_client = worker if same_model and worker else judge_inference(settings)
         judge = JudgeScorer(judge_client, judge_config(settings))
         with console.status(f"judging {sum(len(r.steps) for r in results)} steps"):
@@ -116,7 +119,7 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, source: str,
         if worker is not None:
             await worker.close()
     meta = {"command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "seed": settings.tentalis_seed, "worker_model": settings.llm_model,
+            "seed": settings.tentalis_seed, "worker_model": author,
             "judge_model": judge_client.model_name, "votes": judge.config.votes,
             "aggregate": judge.config.aggregate, "tasks": len({r.task_id for r in results}),
             "source": origin}

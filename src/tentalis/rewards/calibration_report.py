@@ -53,7 +53,7 @@ def markdown(data: CalibrationData, meta: dict[str, Any]) -> str:
         "# Judge calibration against the verifier",
         "",
         f"Made by `{meta['command']}` at {meta['created']} "
-        f"(seed {meta['seed']}; worker model `{meta['worker_model']}`; "
+        f"(seed {meta['seed']}; answers by {meta['worker_model']}; "
         f"judge `{meta['judge_model']}`, {meta['votes']} vote(s), {meta['aggregate']}).",
         "",
         f"{data.results} results on {meta['tasks']} tasks ({meta['source']}); "
