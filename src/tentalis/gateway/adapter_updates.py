@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tentalis.agents.updates import apply_update, newest_updates, updates_spec
+from tentalis.bus import NatsBus
 from tentalis.bus.base import Bus, Delivery
 from tentalis.config import Settings
 from tentalis.events import AdapterLoadedEvent, ModelUpdateEvent
@@ -57,7 +58,6 @@ class ModelUpdateFollower:
     @classmethod
     def from_settings(cls, served: ServedAdapters, settings: Settings) -> ModelUpdateFollower:
         """Following NATS_URL (never starting a server) as MODEL_SERVER_ID, for WORKER_ADAPTER."""
-        from tentalis.bus import NatsBus
 
         async def connect() -> Bus:
             bus = NatsBus(settings.nats_url, max_age_days=settings.bus_stream_max_age_days,
