@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from rich.table import Table
 
 from tentalis.agents.manager import TaskOutcome
+from tentalis.agents.parsing import find_step_blocks
 from tentalis.events import ResultEvent
 from tentalis.rewards.base import StepScores
 from tentalis.rewards.judge import JudgeScorer
@@ -28,8 +29,23 @@ class JudgedResult:
     judge: StepScores
 
 
+MAX_LINE_STEPS = 6
+
+
+def with_line_steps(result: ResultEvent) -> ResultEvent:
+    """``result`` itself, or — when the worker wrote no ``<step>`` blocks (an untrained
+    model often does not) — a copy whose steps are the answer's first non-empty lines, so
+    both scorers still have steps to score. The table marks such steps as lines."""
+    if result.steps:
+        return result
+    lines = [ln.strip() for ln in result.raw_text.splitlines() if ln.strip()]
+    return result.model_copy(update={"steps": lines[:MAX_LINE_STEPS]})
+
+
 async def judge_results(judge: JudgeScorer, results: Sequence[ResultEvent]) -> list[JudgedResult]:
-    """Score ``results`` with the judge (one batch) and the verifier."""
+    """Score ``results`` with the judge (one batch) and the verifier (see
+    :func:`with_line_steps` for answers without steps)."""
+    results = [with_line_steps(r) for r in results]
     verdicts = await judge.score_batch([(r.task, r) for r in results])
     verifier = MathVerifier()
     return [JudgedResult(r, await verifier.score(r.task, r), j)
@@ -65,10 +81,11 @@ def comparison_table(rows: Sequence[JudgedResult]) -> Table:
     t.add_column("judge's reason", overflow="fold", max_width=36)
     for row in rows:
         r, steps_info = row.result, row.judge.details.get("steps", [])
+        label = "line {}" if not find_step_blocks(r.raw_text) else "{}"
         for i, text in enumerate(r.steps):
             v, j, reason = _pair(row.verifier.step_scores[i], row.judge.step_scores[i],
                                  steps_info[i] if i < len(steps_info) else None)
-            t.add_row(r.task.prompt[:70] if i == 0 else "", str(i + 1),
+            t.add_row(r.task.prompt[:70] if i == 0 else "", label.format(i + 1),
                       text.strip().replace("\n", " ")[:120], v, j, reason)
         v, j, reason = _pair(row.verifier.outcome_score, row.judge.outcome_score,
                              row.judge.details.get("outcome"))
