@@ -215,6 +215,29 @@ def test_truncated_completions_are_masked(model_dir) -> None:
     assert counted.completion_tokens == sum(len(r.completion_ids) for r in base)
 
 
+@pytest.mark.parametrize("loss_type", ["dapo", "grpo", "bnpo", "dr_grpo", "gspo", "cispo"])
+def test_skipping_fully_masked_rows_changes_nothing_but_the_work(model_dir, loss_type) -> None:
+    rollouts = make_batch(seed=5, groups=2)
+    rollouts = [r.__class__(**{**r.__dict__, "truncated": i in (0, 3, 6)})
+                for i, r in enumerate(rollouts)]
+    results = []
+    for skip in (True, False):
+        cfg = config(loss_type=loss_type, overlong="mask", micro_batch_size=3, max_new_tokens=16)
+        trainer = PolicyTrainer(model_dir, cfg)
+        trainer.skip_untrainable_rows = skip
+        randomise_lora_b(trainer)
+        metrics = trainer.compute_gradients(group_by(rollouts))
+        results.append((metrics, grads(trainer)))
+    (fast, g_fast), (full, g_full) = results
+    assert any(g.abs().max() > 0 for g in g_fast.values())
+    for name in g_full:
+        torch.testing.assert_close(g_fast[name], g_full[name], atol=1e-7, rtol=1e-5, msg=name)
+    assert fast.loss == pytest.approx(full.loss, abs=1e-7)
+    assert fast.completion_tokens == full.completion_tokens
+    skipped = sum(r.num_tokens for i, r in enumerate(rollouts) if i in (0, 3, 6))
+    assert fast.tokens == full.tokens - skipped  # the truncated rows never ran
+
+
 def test_soft_overlong_penalty_turns_length_into_signal(model_dir) -> None:
     # Equal outcomes; one completion runs into the last 4 tokens before the 12-token cap.
     rollouts = [Rollout(f"p{i}", "g", "t", [5], [7] * (4 + 6 * (i == 0)), 1.0) for i in range(4)]

@@ -99,6 +99,10 @@ class PolicyTrainer:
     change. ``peak_flops`` overrides the measured matmul peak used for MFU.
     """
 
+    #: Skip the forward/backward of rows with no trainable token (exact; see
+    #: :meth:`compute_gradients`). False only to check that equivalence in tests.
+    skip_untrainable_rows: bool = True
+
     def __init__(
         self,
         model: str | os.PathLike[str] | Any,
@@ -234,7 +238,11 @@ class PolicyTrainer:
 
         self.model.train()
         sums = dict.fromkeys(("loss", "entropy", *_LOSS_METRICS), 0.0)
-        order = sorted(range(len(rollouts)), key=lambda i: -rollouts[i].num_tokens)
+        # A row with no trainable token (truncated and masked) adds 0 to every loss type's
+        # sum, and the micro-batch weights count all B rows, so it need not run at all.
+        live = [i for i in range(len(rollouts))
+                if mask[i].any() or not self.skip_untrainable_rows]
+        order = sorted(live, key=lambda i: -rollouts[i].num_tokens)
         for rows in batched(order, cfg.micro_batch_size):
             mb = self._collate(rollouts, rows, adv * mask, mask)
             logits = self._completion_logits(mb)  # (b, Tc, V)
@@ -264,8 +272,8 @@ class PolicyTrainer:
         metrics.kl = sums["kl_mean"] / n_items if cfg.beta > 0 else None
         metrics.entropy = sums["entropy"] / n_items if cfg.compute_entropy else None
         metrics.completion_tokens = n_items
-        metrics.tokens = sum(r.num_tokens for r in rollouts)
-        metrics.flops = self.step_flops(metrics.tokens, int(lengths.sum()))
+        metrics.tokens = sum(rollouts[i].num_tokens for i in live)  # what went through
+        metrics.flops = self.step_flops(metrics.tokens, int(lengths[live].sum()))
         return metrics
 
     def _drop_invalid(self, groups: list[RolloutGroup], metrics: StepMetrics) -> list[RolloutGroup]:
