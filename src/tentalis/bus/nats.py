@@ -132,6 +132,12 @@ class NatsBus:
         with contextlib.suppress(Exception):
             await nc.close()
 
+    @property
+    def connected(self) -> bool:
+        """True while the connection is up (False before connect, after close, and while
+        the client reconnects)."""
+        return self._nc is not None and self._nc.is_connected
+
     def _require(self) -> tuple[NATS, JetStreamContext]:
         if self._nc is None or self._js is None:
             raise BusError(f"bus for {self.url} is not connected; call `await bus.connect()`")

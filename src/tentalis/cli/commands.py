@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tentalis.cli.health_view import COLUMNS, service_row
 from tentalis.config import Settings, config_file_path
 from tentalis.errors import BusError, ConfigError
 from tentalis.events import Subjects
@@ -113,19 +114,11 @@ async def _print_bus(bus) -> set[str]:  # type: ignore[no-untyped-def]
     console.print(t)
     health = await bus.get_health()
     h = Table(title="services", title_justify="left")
-    for col in ("service", "kind", "status", "last beat", "processed", "adapter", "pid"):
+    for col in COLUMNS:
         h.add_column(col)
     now = time.time()
     for key, v in sorted(health.items()):
-        age = now - float(v.get("last_beat", 0))
-        state = v.get("status", "?")
-        if state == "running" and age > 20:
-            state = "stale"
-        adapter = (v.get("adapter") or "base") if v.get("kind") == "worker" else ""
-        if v.get("adapter_version") is not None:
-            adapter += f" v{v['adapter_version']}"
-        h.add_row(key, str(v.get("kind", "")), state, f"{age:.0f} s ago",
-                  str(v.get("processed", "")), adapter, str(v.get("pid", "")))
+        h.add_row(*service_row(key, v, now))
     console.print(h if health else "services: none has reported yet")
     paused = {k for k, v in health.items() if v.get("promotion") == "paused"}
     for key in sorted(paused):

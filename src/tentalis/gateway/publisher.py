@@ -78,6 +78,11 @@ class EventPublisher:
         self._wake.set()
 
     @property
+    def buffered(self) -> int:
+        """Events submitted and waiting in memory for the flusher."""
+        return len(self._pending)
+
+    @property
     def running(self) -> bool:
         """True once :meth:`start` has started the flusher (and until :meth:`close`)."""
         return self._task is not None

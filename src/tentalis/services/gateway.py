@@ -2,16 +2,19 @@
 
 Wiring only: settings → security, bus, publisher, app → uvicorn on ``GATEWAY_HOST``.
 The proxy connects to ``NATS_URL`` in the background and spools events until it answers,
-so it serves calls even while the bus is down; the bridge needs the bus to start.
+so it serves calls even while the bus is down; the bridge needs the bus to start. Both
+heartbeat (kinds ``proxy`` and ``bridge``: port, requests answered, and their publisher's
+buffered and spooled events); the proxy's beats use their own connection and are skipped
+while the bus is down.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
-import uvicorn
-
-from tentalis.bus import NatsBus
+from tentalis.bus.base import Bus
 from tentalis.config import Settings
 from tentalis.gateway.publisher import EventPublisher
 from tentalis.gateway.security import (
@@ -20,7 +23,9 @@ from tentalis.gateway.security import (
     install_log_redaction,
 )
 from tentalis.gateway.spool import Spool
-from tentalis.services.runtime import connected_bus, setup_logging
+from tentalis.services.heartbeat import BusSource, OptionalBus
+from tentalis.services.http_service import HttpService
+from tentalis.services.runtime import connected_bus, nats_connector, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +43,21 @@ def _security(settings: Settings) -> SecurityConfig:
     return security
 
 
-async def _serve(app: object, settings: Settings, port: int) -> None:
+async def publisher_stats(publisher: EventPublisher) -> dict[str, Any]:
+    """Heartbeat fields of a gateway's publisher: ``buffered`` (in memory, waiting for the
+    flusher) and ``spooled`` (on disk, waiting for the bus) now; ``published`` and
+    ``replayed`` since start."""
+    return {"buffered": publisher.buffered,
+            "spooled": await asyncio.to_thread(len, publisher.spool),
+            "published": publisher.stats.published, "replayed": publisher.stats.replayed}
+
+
+async def _serve(app: Any, settings: Settings, port: int, kind: str,
+                 bus: Bus | BusSource, publisher: EventPublisher) -> None:
     install_log_redaction()
-    config = uvicorn.Config(app, host=settings.gateway_host, port=port,  # type: ignore[arg-type]
-                            log_config=None, lifespan="on", timeout_graceful_shutdown=10)
-    await uvicorn.Server(config).serve()
+    service = HttpService(app, host=settings.gateway_host, port=port, kind=kind, bus=bus,
+                          stats=lambda: publisher_stats(publisher))
+    await service.serve()
 
 
 async def run_proxy(settings: Settings) -> None:
@@ -53,17 +68,16 @@ async def run_proxy(settings: Settings) -> None:
     setup_logging(settings)
     config = ProxyConfig.from_settings(settings)
 
-    async def connect() -> NatsBus:
-        bus = NatsBus(settings.nats_url, max_age_days=settings.bus_stream_max_age_days,
-                      connect_timeout=settings.nats_connect_timeout)
-        await bus.connect()
-        return bus
-
+    connect = nats_connector(settings)
     publisher = EventPublisher(connect, Spool(config.spool_path))
     app = create_proxy_app(config, publisher, _security(settings))
     log.info("intercept proxy on %s:%d → %s", settings.gateway_host, settings.intercept_port,
              config.root)
-    await _serve(app, settings, settings.intercept_port)
+    beats = OptionalBus(connect)  # not the publisher's: a beat never waits on its flushes
+    try:
+        await _serve(app, settings, settings.intercept_port, "proxy", beats.get, publisher)
+    finally:
+        await beats.close()
 
 
 async def run_bridge(settings: Settings) -> None:
@@ -80,6 +94,6 @@ async def run_bridge(settings: Settings) -> None:
         log.info("bridge on %s:%d (NATS %s)", settings.gateway_host, settings.bridge_port,
                  bus.url)
         try:
-            await _serve(app, settings, settings.bridge_port)
+            await _serve(app, settings, settings.bridge_port, "bridge", bus, publisher)
         finally:
             store.close()

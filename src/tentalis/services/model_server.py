@@ -5,14 +5,17 @@ INFERENCE_BACKEND names, the adapter store ``<home>/adapters`` → uvicorn on
 ``GATEWAY_HOST:MODEL_SERVER_PORT``. At start the latest stored version of WORKER_ADAPTER
 (if any) is served under that name, so ``model="policy"`` works from the first request,
 and later versions follow the ModelUpdateEvents when the bus answers (ModelUpdateFollower).
+It heartbeats (kind ``model-server``: port, requests answered, model, loaded adapters) on
+NATS_URL when that answers; without a bus it serves all the same and skips the beats.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-import uvicorn
+from fastapi import FastAPI
 
 from tentalis.config import Settings
 from tentalis.gateway.adapter_updates import ModelUpdateFollower
@@ -20,9 +23,17 @@ from tentalis.gateway.model_server import create_model_app
 from tentalis.gateway.security import SecurityConfig, check_bind, install_log_redaction
 from tentalis.inference.adapters import AdapterStore
 from tentalis.inference.factory import create_inference
-from tentalis.services.runtime import setup_logging
+from tentalis.services.heartbeat import OptionalBus
+from tentalis.services.http_service import HttpService
+from tentalis.services.runtime import nats_connector, setup_logging
 
 log = logging.getLogger(__name__)
+
+
+def model_server_stats(app: FastAPI) -> dict[str, Any]:
+    """Heartbeat fields: the base model and the adapter names a request may use."""
+    served = app.state.served
+    return {"model": served.inference.model_name, "adapters": served.model_ids()[1:]}
 
 
 async def run_model_server(settings: Settings, port: int | None = None) -> None:
@@ -44,9 +55,13 @@ async def run_model_server(settings: Settings, port: int | None = None) -> None:
         port = port or settings.model_server_port
         log.info("model server for %s on %s:%d (%d API key(s))", inference.model_name,
                  settings.gateway_host, port, len(security.key_ring))
-        config = uvicorn.Config(app, host=settings.gateway_host, port=port, log_config=None,
-                                lifespan="off", timeout_graceful_shutdown=10)
-        await uvicorn.Server(config).serve()
+        beats = OptionalBus(nats_connector(settings))
+        try:
+            await HttpService(app, host=settings.gateway_host, port=port, kind="model-server",
+                              bus=beats.get, stats=lambda: model_server_stats(app),
+                              lifespan="off").serve()
+        finally:
+            await beats.close()
     finally:
         await updates.stop()
         await inference.close()

@@ -5,19 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import socket
-import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from tentalis.bus import EmbeddedNats, NatsBus, resolve_nats
 from tentalis.config import Settings
+from tentalis.services.heartbeat import heartbeat
 
-log = logging.getLogger(__name__)
-
-HEARTBEAT_SECONDS = 5.0
+__all__ = ["connected_bus", "heartbeat", "nats_connector", "setup_logging",
+           "stop_on_signals"]
 
 
 def setup_logging(settings: Settings) -> None:
@@ -25,6 +21,18 @@ def setup_logging(settings: Settings) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def nats_connector(settings: Settings) -> Callable[[], Awaitable[NatsBus]]:
+    """A coroutine function connecting a new NatsBus to NATS_URL (no embedded server)."""
+
+    async def connect() -> NatsBus:
+        bus = NatsBus(settings.nats_url, max_age_days=settings.bus_stream_max_age_days,
+                      connect_timeout=settings.nats_connect_timeout)
+        await bus.connect()
+        return bus
+
+    return connect
 
 
 @contextlib.asynccontextmanager
@@ -55,34 +63,3 @@ def stop_on_signals(stop: asyncio.Event) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-
-
-async def heartbeat(
-    bus: NatsBus,
-    service_id: str,
-    kind: str,
-    stats: Callable[[], dict[str, Any]],
-    stop: asyncio.Event,
-) -> None:
-    """Publish this service's health every few seconds until ``stop``."""
-    started = time.time()
-    while not stop.is_set():
-        value = {
-            "service": service_id,
-            "kind": kind,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started_at": started,
-            "last_beat": time.time(),
-            "status": "running",
-            **stats(),
-        }
-        try:
-            await bus.put_health(service_id, value)
-        except Exception as exc:  # health is best effort; the service keeps working
-            log.debug("heartbeat failed: %s", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), HEARTBEAT_SECONDS)
-    with contextlib.suppress(Exception):
-        await bus.put_health(service_id, {"service": service_id, "kind": kind,
-                                          "status": "stopped", "last_beat": time.time()})
