@@ -9,11 +9,11 @@ state decides: submitted, with every field equal to the target values.
 from __future__ import annotations
 
 import random
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from tentalis.agents.environments.base import Environment, Split, TaskSpec
+from tentalis.agents.environments.base import TaskSpec
 from tentalis.agents.environments.gui_form import FormField, FormState
-from tentalis.agents.environments.suite import Builder, Drawn, seeded_suite
+from tentalis.agents.environments.suite import Builder, Drawn, SuiteEnvironment
 
 GUI_SYSTEM_PROMPT = (
     "You operate a form on a text screen. Each element shows its id. Work step by step: "
@@ -100,19 +100,16 @@ def form_for(name: str) -> FormState:
     return FormState(title, fields)
 
 
-class GuiTasks(Environment):
+BUILDERS = tuple(_builder(f) for f in FORMS)
+
+
+class GuiTasks(SuiteEnvironment):
     """Seeded form-filling tasks; see the module docstring."""
 
     name: ClassVar[str] = "gui"
+    builders = BUILDERS
     system_prompt = GUI_SYSTEM_PROMPT
 
-    def generate(
-        self, n: int, split: Split = "train", seed: int = 0, **options: Any
-    ) -> list[TaskSpec]:
-        """``n`` distinct tasks of ``split``; the same ones for the same ``seed``."""
-        if options:
-            raise TypeError(f"unknown options for {self.name}: {sorted(options)}")
-        return seeded_suite(self.name, tuple(_builder(f) for f in FORMS), n, split, seed)
 
     @staticmethod
     def reference_solution(spec: TaskSpec) -> str:

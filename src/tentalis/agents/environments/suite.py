@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from tentalis.agents.environments.base import SPLITS, Split, TaskSpec
+from tentalis.agents.environments.base import SPLITS, Environment, Split, TaskSpec
 from tentalis.agents.environments.math import HELDOUT_FRACTION, split_of
 
 
@@ -62,3 +62,17 @@ def seeded_suite(
         meta = {**drawn.metadata, "key": drawn.key}
         out.append(TaskSpec(drawn.prompt, drawn.answer, environment, meta, split))
     return out
+
+
+class SuiteEnvironment(Environment):
+    """An environment whose tasks come from ``builders`` through :func:`seeded_suite`."""
+
+    builders: ClassVar[tuple[Builder, ...]]
+
+    def generate(
+        self, n: int, split: Split = "train", seed: int = 0, **options: Any
+    ) -> list[TaskSpec]:
+        """``n`` distinct tasks of ``split``; the same ones for the same ``seed``."""
+        if options:
+            raise TypeError(f"unknown options for {self.name}: {sorted(options)}")
+        return seeded_suite(self.name, self.builders, n, split, seed)

@@ -12,10 +12,10 @@ the tests; the tests decide. Test files cannot be edited.
 from __future__ import annotations
 
 import random
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from tentalis.agents.environments.base import Environment, Split, TaskSpec
-from tentalis.agents.environments.suite import Builder, Drawn, seeded_suite
+from tentalis.agents.environments.base import TaskSpec
+from tentalis.agents.environments.suite import Builder, Drawn, SuiteEnvironment
 from tentalis.agents.environments.swe_repos import TEMPLATES, BugTemplate, draw_repo
 
 SWE_SYSTEM_PROMPT = (
@@ -53,19 +53,13 @@ def _builder(template: BugTemplate) -> Builder:
 BUILDERS = tuple(_builder(t) for t in TEMPLATES)
 
 
-class SweTasks(Environment):
+class SweTasks(SuiteEnvironment):
     """Seeded one-bug repositories; see the module docstring."""
 
     name: ClassVar[str] = "swe"
+    builders = BUILDERS
     system_prompt = SWE_SYSTEM_PROMPT
 
-    def generate(
-        self, n: int, split: Split = "train", seed: int = 0, **options: Any
-    ) -> list[TaskSpec]:
-        """``n`` distinct tasks of ``split``; the same ones for the same ``seed``."""
-        if options:
-            raise TypeError(f"unknown options for {self.name}: {sorted(options)}")
-        return seeded_suite(self.name, BUILDERS, n, split, seed)
 
     @staticmethod
     def reference_solution(spec: TaskSpec) -> str:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import random
 import shlex
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from tentalis.agents.environments.base import Environment, Split, TaskSpec
-from tentalis.agents.environments.suite import Drawn, seeded_suite
+from tentalis.agents.environments.base import TaskSpec
+from tentalis.agents.environments.suite import Drawn, SuiteEnvironment
 
 TERMINAL_SYSTEM_PROMPT = (
     "You work in a Linux shell (POSIX sh) inside a directory that holds the files named in "
@@ -133,19 +133,13 @@ def _sort_file(rng: random.Random) -> Drawn:
 BUILDERS = (_log, _csv_sum, _count_ext, _find_token, _make_file, _sort_file)
 
 
-class TerminalTasks(Environment):
+class TerminalTasks(SuiteEnvironment):
     """Seeded shell tasks; see the module docstring."""
 
     name: ClassVar[str] = "terminal"
+    builders = BUILDERS
     system_prompt = TERMINAL_SYSTEM_PROMPT
 
-    def generate(
-        self, n: int, split: Split = "train", seed: int = 0, **options: Any
-    ) -> list[TaskSpec]:
-        """``n`` distinct tasks of ``split``; the same ones for the same ``seed``."""
-        if options:
-            raise TypeError(f"unknown options for {self.name}: {sorted(options)}")
-        return seeded_suite(self.name, BUILDERS, n, split, seed)
 
     @staticmethod
     def reference_solution(spec: TaskSpec) -> str:
