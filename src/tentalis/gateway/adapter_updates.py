@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tentalis.agents.updates import apply_update, newest_updates, updates_spec
-from tentalis.bus import NatsBus
 from tentalis.bus.base import Bus, Delivery
 from tentalis.config import Settings
 from tentalis.events import AdapterLoadedEvent, ModelUpdateEvent
@@ -58,14 +57,9 @@ class ModelUpdateFollower:
     @classmethod
     def from_settings(cls, served: ServedAdapters, settings: Settings) -> ModelUpdateFollower:
         """Following NATS_URL (never starting a server) as MODEL_SERVER_ID, for WORKER_ADAPTER."""
+        from tentalis.services.runtime import nats_connector  # services build on gateway
 
-        async def connect() -> Bus:
-            bus = NatsBus(settings.nats_url, max_age_days=settings.bus_stream_max_age_days,
-                          connect_timeout=settings.nats_connect_timeout)
-            await bus.connect()
-            return bus
-
-        return cls(served, connect, server_id=settings.model_server_id,
+        return cls(served, nats_connector(settings), server_id=settings.model_server_id,
                    adapter=settings.worker_adapter)
 
     # --- what to apply ------------------------------------------------------------------
