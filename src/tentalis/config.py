@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     )
     inference_api_key: SecretStr | None = None
     inference_device: Device = "auto"
+    inference_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto", description="Local model weights: auto = bfloat16 where the device "
+        "multiplies it natively (CUDA bf16, AMX / AVX512-BF16 CPUs), else float32.")
     inference_max_batch: int = Field(default=8, ge=1, description="Max sequences per batch.")
     ollama_host: str = "http://localhost:11434"
     max_new_tokens: int = Field(default=192, ge=1, le=32768)

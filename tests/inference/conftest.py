@@ -45,6 +45,8 @@ def lora_dirs(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture
 def llm(tiny_model_dir: Path) -> Iterator[LocalInference]:
-    client = LocalInference(tiny_model_dir, device="cpu", max_batch=8, model_name="tiny")
+    """float32: these tests compare numbers across batch shapes and code paths exactly."""
+    client = LocalInference(tiny_model_dir, device="cpu", dtype="float32", max_batch=8,
+                            model_name="tiny")
     yield client
     client._batcher.close()

@@ -150,3 +150,23 @@ async def test_run_in_worker_runs_between_batches(llm: LocalInference) -> None:
 
     name = await llm.run_in_worker(lambda: threading.current_thread().name)
     assert name == "tentalis-inference"
+
+
+async def test_bfloat16_weights_decode_with_float32_logprobs(tiny_model_dir) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    client = LocalInference(tiny_model_dir, device="cpu", dtype="bfloat16", model_name="tiny")
+    try:
+        assert client.base_model.dtype == torch.bfloat16
+        req = ChatRequest([{"role": "user", "content": "hi"}], max_tokens=6, temperature=1.0,
+                          seed=3)
+        (c,) = await client.chat([req])
+        ids = torch.tensor([c.prompt_token_ids + c.completion_token_ids])
+        with torch.no_grad():
+            logits = client.model(ids).logits[0, len(c.prompt_token_ids) - 1 : -1].float()
+        expected = torch.log_softmax(logits, -1).gather(1, ids[0, len(c.prompt_token_ids):, None])
+        # incremental (KV cache) vs one full pass in bf16: equal up to bf16 rounding
+        assert torch.allclose(torch.tensor(c.logprobs), expected[:, 0], atol=0.05)
+        assert all(isinstance(lp, float) for lp in c.logprobs)
+    finally:
+        await client.close()

@@ -51,7 +51,8 @@ def make_batch(
 
 
 def config(**kw) -> TrainConfig:
-    return TrainConfig(**({"output_dir": "unused", "seed": 0} | kw))
+    """float32 unless a test asks otherwise: most tests here compare gradients exactly."""
+    return TrainConfig(**({"output_dir": "unused", "seed": 0, "dtype": "float32"} | kw))
 
 
 def lora_params(trainer: PolicyTrainer) -> dict[str, torch.Tensor]:
@@ -75,9 +76,14 @@ def grads(trainer: PolicyTrainer) -> dict[str, torch.Tensor]:
     }
 
 
-def test_training_moves_only_lora_and_favours_the_rewarded_token(model_dir) -> None:
-    trainer = PolicyTrainer(model_dir, config(learning_rate=5e-3, micro_batch_size=3))
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_training_moves_only_lora_and_favours_the_rewarded_token(model_dir, dtype) -> None:
+    trainer = PolicyTrainer(model_dir, config(learning_rate=5e-3, micro_batch_size=3,
+                                              dtype=dtype))
     assert trainer.device.type == "cpu"  # device="auto" on a machine without CUDA
+    for name, p in trainer.model.named_parameters():  # bf16 base, float32 LoRA
+        want = torch.float32 if "lora_" in name else getattr(torch, dtype)
+        assert p.dtype == want, name
     base_before = {
         n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_" not in n
     }

@@ -75,17 +75,24 @@ def _decode(tokenizer, ids: list[int]) -> str:
 def _sample(
     logits: torch.Tensor, temps: torch.Tensor, top_ps: torch.Tensor, gens: list[torch.Generator]
 ) -> torch.Tensor:
-    """Sample one token per row of ``logits`` (R, V) with per-row T, top_p and generator."""
-    probs = torch.softmax(logits / temps[:, None], dim=-1)
+    """Sample one token per row of ``logits`` (R, V) with per-row T, top_p and generator.
+
+    Inverse-CDF sampling: each row draws one uniform ``u ∈ (0, 1]`` from its own generator
+    and takes the first token whose cumulative probability reaches ``u · total``. Same
+    distribution as ``torch.multinomial``, but one batched cumsum + searchsorted instead of
+    a vocabulary-sized random draw per row (``multinomial`` cost ≈ 1.6 ms per row and token
+    on a 49k vocabulary — an eighth of a 16-row decode step on 2 CPU cores)."""
+    probs = torch.softmax(logits.float() / temps[:, None], dim=-1)
+    order = None
     if bool((top_ps < 1.0).any()):
-        sorted_p, sorted_i = probs.sort(dim=-1, descending=True)
+        probs, order = probs.sort(dim=-1, descending=True)
         # drop a token when the mass strictly before it already reaches top_p
-        drop = (sorted_p.cumsum(-1) - sorted_p) >= top_ps[:, None]
-        sorted_p = sorted_p.masked_fill(drop, 0.0)
-        picks = [torch.multinomial(sorted_p[r], 1, generator=g) for r, g in enumerate(gens)]
-        return sorted_i.gather(1, torch.stack(picks))[:, 0]
-    picks = [torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(gens)]
-    return torch.cat(picks)
+        drop = (probs.cumsum(-1) - probs) >= top_ps[:, None]
+        probs = probs.masked_fill(drop, 0.0)
+    u = 1.0 - torch.cat([torch.rand(1, generator=g, device=probs.device) for g in gens])
+    cdf = probs.cumsum(-1)  # (R, V)
+    picks = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None]).clamp(max=probs.shape[-1] - 1)
+    return (order.gather(1, picks) if order is not None else picks)[:, 0]
 
 
 class AdapterRouting:

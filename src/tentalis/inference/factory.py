@@ -21,6 +21,7 @@ def create_inference(settings: Settings, *, progress: Progress | None = None) ->
         return LocalInference(
             model_dir,
             device=settings.inference_device,
+            dtype=settings.inference_dtype,
             max_batch=settings.inference_max_batch,
             model_name=settings.llm_model,
         )

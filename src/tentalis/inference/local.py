@@ -50,6 +50,7 @@ from tentalis.inference.adapters import validate_adapter_name
 from tentalis.inference.base import BASE_ADAPTER, ChatRequest, Completion
 from tentalis.inference.batcher import MicroBatcher
 from tentalis.inference.decoding import RowSpec, decode_batch
+from tentalis.models.precision import resolve_dtype
 from tentalis.models.tiny import CHATML_TEMPLATE
 
 R = TypeVar("R")
@@ -61,15 +62,6 @@ def _pick_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def _pick_dtype(dtype: torch.dtype | str, device: torch.device) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-        return torch.bfloat16 if cuda_bf16 else torch.float32
-    return getattr(torch, dtype)
 
 
 class LocalInference:
@@ -88,7 +80,7 @@ class LocalInference:
         model_dir: str | Path,
         *,
         device: str = "auto",
-        dtype: torch.dtype | str = torch.float32,
+        dtype: torch.dtype | str = "auto",
         max_batch: int = 8,
         model_name: str | None = None,
         window_s: float = 0.005,
@@ -105,7 +97,7 @@ class LocalInference:
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
             model = AutoModelForCausalLM.from_pretrained(
-                model_dir, dtype=_pick_dtype(dtype, self.device)
+                model_dir, dtype=resolve_dtype(dtype, self.device)
             )
         except (OSError, ValueError) as exc:
             raise ModelStoreError(f"cannot load a model from {model_dir}: {exc}") from exc

@@ -19,6 +19,7 @@ Overlong = Literal["none", "mask", "penalty"]
 OldLogprobs = Literal["detached", "behavior"]
 DeviceChoice = Literal["auto", "cpu", "cuda"]
 DtypeChoice = Literal["auto", "float32", "bfloat16", "float16"]
+AttentionChoice = Literal["auto", "eager", "sdpa"]
 
 
 def _default_output_dir() -> Path:
@@ -148,8 +149,15 @@ class TrainConfig(BaseModel):
     device: DeviceChoice = Field(default="auto", description="auto: cuda when available.")
     dtype: DtypeChoice = Field(
         default="auto",
-        description="Base-model weights: auto = float32 on CPU, bfloat16 on CUDA when "
-        "supported. LoRA weights stay float32.",
+        description="Base-model weights: auto = bfloat16 where the device multiplies it "
+        "natively (CUDA with bf16, a CPU with AMX or AVX512-BF16), else float32. LoRA weights "
+        "and the optimiser stay float32; bf16/fp16 forwards run under autocast.",
+    )
+    attention: AttentionChoice = Field(
+        default="auto",
+        description="Attention kernel of the training forward/backward: auto = eager on CPU "
+        "(torch's CPU flash-attention backward is the slow part of a bf16 step there), sdpa "
+        "on CUDA. Applies when the trainer loads the model itself.",
     )
     num_threads: int | None = Field(
         default=None, ge=1, description="torch CPU threads; None leaves torch's default."

@@ -35,6 +35,7 @@ when β > 0). Attention score FLOPs (≈ 4·layers·L·H per token) and padding 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -48,6 +49,7 @@ import numpy as np
 import torch
 
 from tentalis.errors import TrainingError
+from tentalis.models.precision import resolve_dtype
 from tentalis.training.batch import MicroBatch, batched, collate
 from tentalis.training.config import TrainConfig
 from tentalis.training.losses import (
@@ -80,14 +82,6 @@ def resolve_device(choice: str) -> torch.device:
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(choice)
-
-
-def resolve_dtype(choice: str, device: torch.device) -> torch.dtype:
-    """``auto`` → bfloat16 on a CUDA device that supports it, else float32."""
-    if choice == "auto":
-        bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-        return torch.bfloat16 if bf16 else torch.float32
-    return getattr(torch, choice)
 
 
 class PolicyTrainer:
@@ -126,6 +120,7 @@ class PolicyTrainer:
             if isinstance(model, PeftModel):
                 raise TrainingError("pass the base model; PolicyTrainer adds its own LoRA")
             base = model.to(self.device)
+            self.dtype = next(base.parameters()).dtype  # a given model is used as it is
             self.base_model_name = str(getattr(base.config, "_name_or_path", "") or "")
         self.tokenizer = tokenizer
         for name in ("final_logit_softcapping", "logit_scale"):
@@ -173,7 +168,12 @@ class PolicyTrainer:
 
         if not (path / "config.json").is_file():
             raise TrainingError(f"{path} is not a model directory (no config.json)")
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype).to(self.device)
+        attention = self.config.attention
+        if attention == "auto":
+            attention = "eager" if self.device.type == "cpu" else "sdpa"
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=self.dtype, attn_implementation=attention
+        ).to(self.device)
         return model, tokenizer or AutoTokenizer.from_pretrained(path)
 
     # ------------------------------------------------------------------ training
@@ -319,15 +319,23 @@ class PolicyTrainer:
     def _completion_logits(self, mb: MicroBatch) -> torch.Tensor:
         """Logits predicting each completion token, (b, Tc, V): decoder once, LM head on the
         completion positions only (position p predicts token p + 1)."""
-        out = self._decoder(
-            input_ids=mb.input_ids, attention_mask=mb.attention_mask, use_cache=False
-        )
-        hidden = out.last_hidden_state  # (b, L, H)
-        tc, seq_len = mb.completion_ids.shape[1], hidden.shape[1]
-        steps = torch.arange(tc, device=hidden.device)
-        pos = (mb.prompt_len[:, None] - 1 + steps[None]).clamp(max=seq_len - 1)  # (b, Tc)
-        picked = hidden.gather(1, pos[..., None].expand(-1, -1, hidden.shape[-1]))  # (b, Tc, H)
-        return self._lm_head(picked)
+        with self._autocast():
+            out = self._decoder(
+                input_ids=mb.input_ids, attention_mask=mb.attention_mask, use_cache=False
+            )
+            hidden = out.last_hidden_state  # (b, L, H)
+            tc, seq_len = mb.completion_ids.shape[1], hidden.shape[1]
+            steps = torch.arange(tc, device=hidden.device)
+            pos = (mb.prompt_len[:, None] - 1 + steps[None]).clamp(max=seq_len - 1)  # (b, Tc)
+            picked = hidden.gather(1, pos[..., None].expand(-1, -1, hidden.shape[-1]))
+            return self._lm_head(picked)  # (b, Tc, V)
+
+    def _autocast(self) -> Any:
+        """bf16/fp16 base weights: run the float32 LoRA matmuls in that precision too (the
+        LoRA weights and their gradients stay float32). float32: a no-op."""
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
 
     def _reference_logprobs(self, mb: MicroBatch) -> torch.Tensor:
         """Base-model log-probs (adapter disabled, no grad), (b, Tc)."""
