@@ -15,9 +15,14 @@ workers hold separate model copies). TRL generates with ``model.generate`` on th
 it trains. tentalis' dynamic sampling is switched off so both engines train on the same
 batches (it only skips groups whose advantages are all zero).
 
+Both hold the base weights in the same precision (``--dtype``; ``auto`` = bf16 where the
+CPU multiplies it natively, as tentalis picks by default): tentalis through its own
+``dtype`` settings, TRL with the model loaded in that dtype and ``bf16=True`` (autocast).
+
 Each engine runs in its own subprocess (peak RSS is per engine), one after the other::
 
     python benchmarks/grpo_vs_trl.py [--steps 8] [--prompts 4] [--group 4] [--max-new-tokens 64]
+                                     [--dtype auto|float32|bfloat16]
 
 Reported per engine: median seconds per step (the first step, which warms up, excluded),
 completion tokens per second of step time, peak RSS, reward mean of the first and last
@@ -100,10 +105,10 @@ def run_tentalis(args: argparse.Namespace) -> dict[str, Any]:
         step_reward_weight=0.0, overlong="mask", dynamic_sampling=False,
         learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=2.0 * args.lora_r,
         group_size=args.group, prompts_per_step=args.prompts, micro_batch_size=args.group *
-        args.prompts, seed=args.seed, max_new_tokens=args.max_new_tokens,
+        args.prompts, seed=args.seed, max_new_tokens=args.max_new_tokens, dtype=args.dtype,
     )
     trainer = PolicyTrainer(model_dir, config)
-    inference = LocalInference(model_dir, max_batch=args.group * args.prompts)
+    inference = LocalInference(model_dir, max_batch=args.group * args.prompts, dtype=args.dtype)
     out = Path(tempfile.mkdtemp(prefix="grpo-bench-"))
     steps = []
 
@@ -171,9 +176,10 @@ def run_trl(args: argparse.Namespace) -> dict[str, Any]:
 
     torch.manual_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, args.dtype))
     config = GRPOConfig(
-        output_dir=tempfile.mkdtemp(prefix="trl-bench-"), use_cpu=True, bf16=False,
+        output_dir=tempfile.mkdtemp(prefix="trl-bench-"), use_cpu=True,
+        bf16=args.dtype == "bfloat16",
         per_device_train_batch_size=args.prompts * args.group, gradient_accumulation_steps=1,
         num_generations=args.group, max_completion_length=args.max_new_tokens,
         temperature=args.temperature, beta=0.0, loss_type="dapo", epsilon=0.2,
@@ -282,7 +288,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--engine", choices=["tentalis", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
+    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
+                        help="base-weight precision of both engines (auto: bf16 where native)")
     args = parser.parse_args()
+    if args.dtype == "auto":
+        import torch
+
+        from tentalis.models.precision import auto_dtype
+
+        args.dtype = str(auto_dtype(torch.device("cpu"))).removeprefix("torch.")
     if args.engine:
         child(args)
     else:

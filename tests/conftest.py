@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ class ScriptedInference:
         self.calls = 0
         self.requests: list = []
         self._adapters: dict[str, str] = {}
+        self.model_lock = threading.RLock()  # what LocalInference offers a sharing trainer
 
     async def chat(self, requests):  # type: ignore[no-untyped-def]
         from tentalis.errors import InferenceError

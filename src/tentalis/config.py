@@ -91,6 +91,9 @@ class Settings(BaseSettings):
         default="auto", description="Local model weights: auto = bfloat16 where the device "
         "multiplies it natively (CUDA bf16, AMX / AVX512-BF16 CPUs), else float32.")
     inference_max_batch: int = Field(default=8, ge=1, description="Max sequences per batch.")
+    inference_batch_window_ms: float = Field(
+        default=5.0, ge=0.0, le=1000.0,
+        description="How long a local batch waits for more requests after the first one.")
     ollama_host: str = "http://localhost:11434"
     max_new_tokens: int = Field(default=192, ge=1, le=32768)
     temperature: float = Field(default=0.7, ge=0.0, le=5.0)

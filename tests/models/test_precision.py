@@ -13,6 +13,9 @@ from tentalis.models import precision
 def test_auto_is_bf16_on_a_cpu_with_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     assert precision.auto_dtype(torch.device("cpu")) == torch.bfloat16
+    # the trainer asks for float32 on every CPU
+    assert precision.auto_dtype(torch.device("cpu"), cpu_bf16=False) == torch.float32
+    assert precision.resolve_dtype("auto", torch.device("cpu"), cpu_bf16=False) == torch.float32
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     assert precision.auto_dtype(torch.device("cpu")) == torch.float32
 

@@ -68,3 +68,16 @@ async def test_lenient_step_scores_check_arithmetic(make_result) -> None:
     task, result = make_result("<step>3 + 4 = 7</step><step>7 * 2 = 15</step><step>ok</step>")
     scores = await LenientMathScorer().score(task, result)
     assert scores.step_scores == [1.0, 0.0, 0.5]
+
+
+async def test_lenient_gives_no_appears_credit_to_a_cut_off_answer(make_result) -> None:
+    text = "<step>Tom has 3 apples and gets 4, so 3 + 4 = 7 and then we also"
+    _, finished = make_result(text, finish_reason="stop")
+    task, cut = make_result(text, finish_reason="length")
+    assert (await LenientMathScorer().score(task, finished)).outcome_score == pytest.approx(0.5)
+    scores = await LenientMathScorer().score(task, cut)
+    assert scores.outcome_score == 0.0
+    assert scores.details["cut_off"] and not scores.details["appears"]
+    # a stated answer is still credited (the cut came after it)
+    _, stated = make_result("<step>3 + 4 = 7</step>\nAnswer: 7\nand so", finish_reason="length")
+    assert (await LenientMathScorer().score(task, stated)).outcome_score == pytest.approx(0.5)

@@ -122,3 +122,51 @@ async def test_restart_resumes_and_consumes_every_rollout_exactly_once(
     rows = ledger.store.read("SELECT rollout_id, COUNT(*) FROM training_consumed "
                              "GROUP BY rollout_id HAVING COUNT(*) > 1")
     assert rows == []
+
+
+async def test_every_step_runs_under_the_compute_lock(tiny_model_dir, tmp_path, tok) -> None:
+    import threading
+
+    bus = MemoryBus()
+    await bus.connect()
+    for j in range(2):
+        await bus.publish(_score(tok, "g1", j))
+    service = _service(bus, tiny_model_dir, tmp_path)
+    lock = threading.RLock()
+    service.compute_lock = lock
+    held_during_step = []
+    step = service.trainer.train_step
+
+    def spying_step(groups):  # type: ignore[no-untyped-def]
+        # another thread cannot take the lock while the step runs
+        probe = threading.Thread(target=lambda: held_during_step.append(
+            not lock.acquire(timeout=0.05) or lock.release()))
+        probe.start()
+        probe.join()
+        return step(groups)
+
+    service.trainer.train_step = spying_step  # type: ignore[method-assign]
+    await _run_until(service, lambda: service.published_step >= 1)
+    assert held_during_step == [True]
+
+
+async def test_a_run_tag_keeps_an_earlier_runs_rollouts_out(tiny_model_dir, tmp_path, tok) -> None:
+    bus = MemoryBus()
+    await bus.connect()
+
+    def tagged(group: str, j: int, run: str) -> ScoreEvent:
+        ev = _score(tok, group, j)
+        task = ev.result.task.model_copy(update={"metadata": {"run": run}})
+        return ev.model_copy(update={"result": ev.result.model_copy(update={"task": task})})
+
+    for j in range(2):  # left unacked by an interrupted earlier run
+        await bus.publish(tagged("old", j, "run-1"))
+    for j in range(2):
+        await bus.publish(tagged("new", j, "run-2"))
+    service = _service(bus, tiny_model_dir, tmp_path)
+    service.config.run_tag = "run-2"
+    await _run_until(service, lambda: service.published_step >= 1)
+    await asyncio.sleep(0.2)
+    assert service.trainer.step == 1 and service.accepted_groups == 1
+    ledger = TrainingLedger(ExperienceStore(tmp_path / "x.db"), "trainer-t")
+    assert ledger.consumed_count("trained") == 2  # the two of run-2 only

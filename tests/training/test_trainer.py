@@ -248,8 +248,14 @@ def test_soft_overlong_penalty_turns_length_into_signal(model_dir) -> None:
     # Equal outcomes; one completion runs into the last 4 tokens before the 12-token cap.
     rollouts = [Rollout(f"p{i}", "g", "t", [5], [7] * (4 + 6 * (i == 0)), 1.0) for i in range(4)]
     cfg = config(overlong="penalty", max_new_tokens=12, overlong_cache_len=4)
-    metrics = PolicyTrainer(model_dir, cfg).train_step(group_by(rollouts))
+    trainer = PolicyTrainer(model_dir, cfg)
+    (group,) = group_by(rollouts)
+    assert not group.has_signal() and trainer.has_signal(group)  # dynamic sampling keeps it
+    assert trainer.shaped(group).rewards == [0.5, 1.0, 1.0, 1.0]  # 10 tokens: halfway down
+    metrics = trainer.train_step([group])
     assert not metrics.skipped
+    masked = PolicyTrainer(model_dir, config(overlong="mask", max_new_tokens=12))
+    assert not masked.has_signal(group)
 
 
 def test_behavior_logprobs_enter_the_ratio(model_dir) -> None:

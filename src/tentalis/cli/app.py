@@ -201,4 +201,7 @@ register_model_server_commands(app)  # tentalis serve-model, tentalis keys
 
 
 def main() -> None:
+    from tentalis.services.allocator import limit_arenas
+
+    limit_arenas()  # before any thread allocates (see services/allocator.py)
     app()

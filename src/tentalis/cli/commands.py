@@ -221,10 +221,17 @@ async def demo(settings: Settings, *, n_tasks: int, workers: int, minutes: float
     if minutes > 0 and settings.inference_backend != "local":
         raise ConfigError("the training demo trains in-process: it needs INFERENCE_BACKEND=local")
     if minutes > 0:
-        # one sampling round (4 prompts × 4 samples) is one generation batch
+        # one sampling round (up to 16 prompts × 4 samples, see training.feeder.round_size)
+        # is one generation batch
         settings = settings.model_copy(update={
-            "inference_max_batch": max(settings.inference_max_batch, 16),
-            "manager_max_in_flight": max(settings.manager_max_in_flight, 16),
+            "inference_max_batch": max(settings.inference_max_batch, 64),
+            "manager_max_in_flight": max(settings.manager_max_in_flight, 64),
+            # the workers take a round's tasks in separate fetches: wait for all of them
+            # to join one generation batch instead of decoding two batches in turn
+            "inference_batch_window_ms": max(settings.inference_batch_window_ms, 50.0),
+            # float32 like the trainer: the workers then serve the trained adapter merged
+            # into the weights (inference.merging), and the recipe was shown in float32
+            "inference_dtype": "float32",
             "worker_adapter": "demo",  # the demo's workers follow the demo's adapter only
         })
     if settings.inference_backend == "local":
@@ -270,7 +277,13 @@ async def _judge_view(settings: Settings, inference, outcomes, limit: int) -> No
 
 def demo_train_config(settings: Settings, max_new_tokens: int) -> TrainConfig:
     """The training demo's algorithm: DAPO loss and clip-higher, group-normalised
-    advantages, dynamic sampling, LoRA r=16 on every linear layer, an adapter per step."""
+    advantages, dynamic sampling, truncated completions masked, LoRA r=16 on every linear
+    layer, an adapter per step.
+
+    Masking, not the soft overlong penalty: with the penalty (cap 48, ramp 12) held-out
+    accuracy was 0 % at step 11 (one run). A likely reason: a short answer without an
+    ``Answer:`` line still earns the lenient reward's ``appears`` half, so the penalty
+    rewards finishing early more than it rewards the format."""
     return TrainConfig(
         loss_type="dapo", advantage="group", epsilon=0.2,
         epsilon_high=settings.training_clip_epsilon_high, learning_rate=5e-4,

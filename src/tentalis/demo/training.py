@@ -91,18 +91,21 @@ async def run_training_demo(
         bus, trainer, TrainingLedger(store, f"demo-{run_dir.name}"),
         CheckpointManager(run_dir / "checkpoints", keep_last=config.keep_checkpoints),
         AdapterStore(settings.tentalis_home / "adapters"),
-        TrainerServiceConfig(trainer_id=f"demo-{run_dir.name}"),
+        TrainerServiceConfig(trainer_id=f"demo-{run_dir.name}", run_tag=run_dir.name),
         on_step=on_step,
+        compute_lock=inference.model_lock,  # one of sampling or training at a time
     )
     held = heldout_tasks(settings, eval_tasks, level=level, max_new_tokens=train_max_new_tokens)
     stop = asyncio.Event()
     try:
         async with LocalStack(bus, inference, settings, workers=workers) as stack:
+            # the trainer acks and skips what is not this run's (held-out results, rollouts an
+            # interrupted earlier run left unacked) while the base model is evaluated
+            runner = asyncio.create_task(service.run(stop))
             say("evaluating the base model on the held-out split")
             before = await evaluate(stack, held)
             eval_points = [(0, before.accuracy)]
             say(f"training for {minutes:g} min (adapter hot-swapped into the workers)")
-            runner = asyncio.create_task(service.run(stop))
 
             async def swapped() -> None:
                 if service.published:
@@ -117,6 +120,7 @@ async def run_training_demo(
                     until=lambda t0=t0, budget=budget: time.monotonic() - t0 >= budget,
                     seed=settings.tentalis_seed, level=level, first_round=rounds,
                     max_new_tokens=train_max_new_tokens, after_step=swapped,
+                    run_tag=run_dir.name,
                 )
                 train_seconds += time.monotonic() - t0
                 if segment < mid_evals and trainer.step:

@@ -21,6 +21,7 @@ The same caveat applies to greedy decoding at near-ties (tests check batch == al
 
 from __future__ import annotations
 
+import inspect
 import secrets
 import sys
 from collections.abc import Callable, Sequence
@@ -108,13 +109,20 @@ class AdapterRouting:
     def __init__(self, model: Any, names: list[str]) -> None:
         self.names = names
         self._handles: list[Any] = []
+        self._disabled: list[tuple[Any, bool]] = []  # (layer, its previous flag)
         if "peft" not in sys.modules:  # no peft imported → no LoRA layers anywhere
             return
         from peft.tuners.lora import LoraLayer
         from peft.utils.other import AuxiliaryTrainingWrapper
 
+        all_base = all(n == "__base__" for n in names)
         for module in model.modules():
-            if isinstance(module, LoraLayer | AuxiliaryTrainingWrapper):
+            if all_base and isinstance(module, LoraLayer):
+                # every row is base: switch the layers off rather than route each row (the
+                # routed path still pays peft's per-row bookkeeping on every layer)
+                self._disabled.append((module, module._disable_adapters))
+                module._disable_adapters = True
+            elif isinstance(module, LoraLayer | AuxiliaryTrainingWrapper):
                 self._handles.append(module.register_forward_pre_hook(self._hook, with_kwargs=True))
 
     def _hook(self, _module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -128,6 +136,16 @@ class AdapterRouting:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        for module, flag in self._disabled:
+            module._disable_adapters = flag
+        self._disabled.clear()
+
+
+def _cache_keyword(model: Any) -> str:
+    """The forward keyword of the KV cache: ``cache`` (transformers ≥ 5.x, where
+    ``past_key_values`` is deprecated) or ``past_key_values`` (older releases)."""
+    forward = type(model).forward
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
 
 
 def decode_batch(
@@ -182,13 +200,14 @@ def _generate(
     results = [RowResult() for _ in rows]
     live = list(range(n))  # batch row j ↔ request live[j]
     cache = DynamicCache(config=model.config)
+    cache_kw = _cache_keyword(model)
     out = model(
         input_ids=ids,
         attention_mask=attn,
         position_ids=pos,
-        past_key_values=cache,
         use_cache=True,
         logits_to_keep=1,
+        **{cache_kw: cache},
     )
     while True:
         if should_stop():
@@ -239,8 +258,8 @@ def _generate(
             input_ids=chosen[:, None],
             attention_mask=attn,
             position_ids=pos,
-            past_key_values=cache,
             use_cache=True,
+            **{cache_kw: cache},
         )
 
     for res in results:

@@ -23,6 +23,7 @@ def create_inference(settings: Settings, *, progress: Progress | None = None) ->
             device=settings.inference_device,
             dtype=settings.inference_dtype,
             max_batch=settings.inference_max_batch,
+            window_s=settings.inference_batch_window_ms / 1000,
             model_name=settings.llm_model,
         )
 

@@ -6,7 +6,12 @@ gives partial credit for getting near the goal::
 
     outcome = clip(0.5 * appears + 0.5 * stated - 0.1 * no_steps, 0, 1)
 
-* ``appears``: the ground-truth number is among the numbers of the response, anywhere;
+* ``appears``: the ground-truth number is among the numbers of a *finished* response,
+  anywhere. A response cut off at the length cap gets no ``appears`` credit: with it, a
+  rambling answer that passed the right sum on its way to the cap outscored a short
+  wrong one, so the group advantage pushed the finished answers down and the policy
+  learned to ramble (held-out accuracy 10 % → 0 % within 5–10 steps of the demo, with
+  truncated completions masked from the loss but still in the group's baseline);
 * ``stated``: the response has an ``Answer:`` (or ``Final answer:``) line whose number is
   the ground truth — the format the system prompt asks for;
 * ``no_steps``: the result has no steps.
@@ -43,7 +48,10 @@ class LenientMathScorer:
         truth = ground_truth(task, self.name)
         target = extract_number(truth)
         text = result.raw_text or ""
-        if target is not None:
+        cut_off = result.finish_reason == "length"
+        if cut_off:
+            appears = False
+        elif target is not None:
             appears = any(numbers_equal(x, target) for x in extract_numbers(text))
         else:
             appears = truth.strip().lower() in text.lower()
@@ -56,5 +64,6 @@ class LenientMathScorer:
         return StepScores(
             step_scores=[claim_score(step) for step in result.steps],
             outcome_score=min(1.0, max(0.0, raw)),
-            details={"appears": appears, "stated": stated, "no_steps": no_steps},
+            details={"appears": appears, "stated": stated, "no_steps": no_steps,
+                     "cut_off": cut_off},
         )

@@ -149,9 +149,10 @@ class TrainConfig(BaseModel):
     device: DeviceChoice = Field(default="auto", description="auto: cuda when available.")
     dtype: DtypeChoice = Field(
         default="auto",
-        description="Base-model weights: auto = bfloat16 where the device multiplies it "
-        "natively (CUDA with bf16, a CPU with AMX or AVX512-BF16), else float32. LoRA weights "
-        "and the optimiser stay float32; bf16/fp16 forwards run under autocast.",
+        description="Base-model weights: auto = bfloat16 on a CUDA device that supports it, "
+        "float32 on CPU (bf16 on an AMX CPU is faster but unproven for the demo's recipe; "
+        "see tentalis.models.precision). LoRA weights and the optimiser stay float32; "
+        "bf16/fp16 forwards run under autocast.",
     )
     attention: AttentionChoice = Field(
         default="auto",

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,11 @@ class TrainerServiceConfig:
     batch: int = 64
     ack_wait: float = 600.0
     stale_group_s: float = 300.0
+    #: Set: train only on rollouts whose task carries ``metadata["run"] == run_tag`` (the
+    #: feeder tags its rounds); other training rollouts are acked and ignored. The demo
+    #: uses it so that rollouts an interrupted earlier run left unacked on the shared
+    #: durable consumer are not redelivered into this run's training.
+    run_tag: str | None = None
 
 
 @dataclass
@@ -75,8 +81,14 @@ class TrainerService:
         *,
         on_step: Callable[[StepMetrics], None] | None = None,
         guard: GuardConfig | None = None,
+        compute_lock: AbstractContextManager[object] | None = None,
     ) -> None:
+        """``compute_lock``: held for every optimiser step — pass the in-process inference
+        engine's ``model_lock`` when trainer and workers share the CPU cores, so a step and a
+        generation batch never run at once (on 2 cores two concurrent torch thread pools
+        slow each other down far more than running one after the other)."""
         self.bus = bus
+        self.compute_lock = compute_lock
         self.trainer = trainer
         self.ledger = ledger
         self.checkpoints = checkpoints
@@ -92,6 +104,7 @@ class TrainerService:
         self.published: list[AdapterVersion] = []
         self.published_step = 0
         self.dropped_groups = 0
+        self.accepted_groups = 0  # groups kept for training (dynamic sampling's other side)
         self.seen = 0  # training rollouts taken in (trained, held or dropped)
         self.training = False
         self.steps_done = asyncio.Condition()
@@ -139,12 +152,16 @@ class TrainerService:
             await unlisten()
 
     # --- consuming ----------------------------------------------------------------------
+    def _this_run(self, ev: ScoreEvent) -> bool:
+        tag = self.config.run_tag
+        return tag is None or ev.result.task.metadata.get("run") == tag
+
     async def handle_batch(self, deliveries: list[Delivery]) -> None:
         candidates: list[tuple[Delivery, ScoreEvent]] = []
         for d in deliveries:
             ev = d.event
             if not isinstance(ev, ScoreEvent) or ev.result.task.group_id is None \
-                    or ev.result.task.split != "train":
+                    or ev.result.task.split != "train" or not self._this_run(ev):
                 await d.ack()  # not training data for this trainer
                 continue
             candidates.append((d, ev))
@@ -171,13 +188,14 @@ class TrainerService:
         producer keeps sampling until there are enough."""
         cfg = self.trainer.config
         for g in groups:
-            if cfg.dynamic_sampling and not g.has_signal(cfg.step_reward_weight):
+            if cfg.dynamic_sampling and not self.trainer.has_signal(g):
                 self.dropped_groups += 1
                 for r in g.rollouts:
                     d = self._held.pop(r.rollout_id, None)
                     if d is not None:
                         self._drop(d, r.rollout_id, "zero_variance")
             else:
+                self.accepted_groups += 1
                 self.ready.append(g)
 
     def _drop(self, delivery: Delivery, rollout_id: str, outcome: str) -> None:
@@ -190,7 +208,7 @@ class TrainerService:
             groups, self.ready = self.ready[:need], self.ready[need:]
             self.training = True
             try:
-                metrics = await asyncio.to_thread(self.trainer.train_step, groups)
+                metrics = await asyncio.to_thread(self._step, groups)
             finally:
                 self.training = False
             outcome = "skipped" if metrics.skipped else "trained"
@@ -209,6 +227,10 @@ class TrainerService:
                 await self.publish(metrics)
             async with self.steps_done:
                 self.steps_done.notify_all()
+
+    def _step(self, groups: list[RolloutGroup]) -> StepMetrics:
+        with self.compute_lock or contextlib.nullcontext():
+            return self.trainer.train_step(groups)
 
     # --- publishing ---------------------------------------------------------------------
     async def publish(self, metrics: StepMetrics | None = None) -> AdapterVersion:

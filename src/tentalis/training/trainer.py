@@ -111,7 +111,7 @@ class PolicyTrainer:
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
         self.device = resolve_device(cfg.device)
-        self.dtype = resolve_dtype(cfg.dtype, self.device)
+        self.dtype = resolve_dtype(cfg.dtype, self.device, cpu_bf16=False)
         seed_everything(cfg.seed)
         if isinstance(model, str | os.PathLike):
             base, tokenizer = self._load(Path(model), tokenizer)
@@ -215,8 +215,7 @@ class PolicyTrainer:
         metrics.reward_mean = float(raw.mean())
         metrics.reward_std = float(raw.std(correction=0))
         metrics.zero_variance_frac = zero_variance_fraction(raw, [r.group_id for r in received])
-        if cfg.overlong == "penalty":
-            groups = [self._penalise(g) for g in groups]
+        groups = [self.shaped(g) for g in groups]
         informative = [g for g in groups if g.has_signal(lam)]
         if not informative:
             return _skip(metrics, "no group has reward variance (every advantage is 0)")
@@ -294,6 +293,19 @@ class PolicyTrainer:
         if loss_type == "bnpo":
             return tokens / total_tokens
         return rows / total_rows  # grpo, gspo, dr_grpo: means over rows
+
+    def shaped(self, group: RolloutGroup) -> RolloutGroup:
+        """``group`` with the rewards this trainer trains on (the soft overlong penalty added
+        when ``overlong='penalty'``; otherwise unchanged)."""
+        if self.config.overlong != "penalty":
+            return group
+        return self._penalise(group)
+
+    def has_signal(self, group: RolloutGroup) -> bool:
+        """Whether ``group`` would get a non-zero advantage anywhere in a step (what dynamic
+        sampling keeps): judged on the shaped rewards, so a group whose outcomes are equal
+        but whose lengths earn different overlong penalties still counts."""
+        return self.shaped(group).has_signal(self.config.step_reward_weight)
 
     def _penalise(self, group: RolloutGroup) -> RolloutGroup:
         cfg = self.config
