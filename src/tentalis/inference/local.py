@@ -305,7 +305,6 @@ class LocalInference:
                 if self._peft is not None and internal in self._peft.peft_config:
                     self._drop(internal)  # do not leave a half-loaded adapter behind
                 raise AdapterError(f"cannot load adapter {name!r} from {path}: {exc}") from exc
-            self._match_base_dtype(internal)
             old = self._adapters.get(name)
             self._adapters[name] = internal  # the next batch sees the new version
             if old is not None:
@@ -322,16 +321,6 @@ class LocalInference:
         if name != self._merged.adapter and not MergedWeights.can_merge(self._base, name):
             return None
         return name
-
-    def _match_base_dtype(self, internal: str) -> None:
-        """Hold adapter ``internal`` in the base weights' dtype. peft keeps LoRA weights in
-        float32 (right for training); serving a bf16 model with float32 LoRA casts every
-        LoRA input up and the result back, which measured 2× the decode time of the base
-        model on SmolLM2 (2-core CPU). bf16 LoRA deltas are what GPU servers serve too."""
-        dtype = self._base.dtype
-        for pname, param in self._peft.named_parameters():
-            if f".{internal}." in pname and param.dtype != dtype:
-                param.data = param.data.to(dtype)
 
     def _load_in_place(self, internal: str, path: Path) -> bool:
         """Copy new weights into a loaded adapter of the same shape: no module surgery, so
