@@ -79,7 +79,7 @@ class LocalInference:
     ``merge_adapters``: with float32 weights, a batch whose rows all use one adapter runs
     on merged weights (:mod:`tentalis.inference.merging`; the base weights are restored
     after the batch). Not for bf16/fp16 weights: rounding ``W + ΔW`` to 8 mantissa bits
-    loses much of a small LoRA delta (seen on SmolLM2: merged and routed greedy answers of a
+    loses part of a small LoRA delta (seen on SmolLM2: merged and routed greedy answers of a
     trained adapter diverged within a few tokens), so those batches stay routed.
     """
 
