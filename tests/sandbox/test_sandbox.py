@@ -67,7 +67,9 @@ def test_fork_bomb_is_stopped_and_leaves_no_process(box: Sandbox) -> None:
     bomb = "import os\nwhile True:\n    os.fork()"
     r = box.run([sandbox_python(), "-c", bomb])
     assert r.killed_reason == "processes" and not r.ok
-    shell = box.run(["bash", "-c", ":(){ :|:& };: ; wait"])
+    # the top shell waits only for its first pipeline; sleep so the bomb has time to hit
+    # the process limit before pid 1 exits and the namespace dies (else nothing is printed)
+    shell = box.run(["bash", "-c", ":(){ :|:& };: ; sleep 1"])
     assert "Resource temporarily unavailable" in shell.stderr
     assert _sandbox_processes() == []
 
