@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import torch
 
 from tentalis.inference import ChatRequest
@@ -23,54 +25,54 @@ def client(model_dir: Path, merge: bool) -> LocalInference:
                           merge_adapters=merge)
 
 
+@pytest.fixture
+async def pair(tiny_model_dir: Path) -> AsyncIterator[tuple[LocalInference, LocalInference]]:
+    """The same model twice: merged serving on, and off (the routed reference)."""
+    merged, routed = client(tiny_model_dir, True), client(tiny_model_dir, False)
+    yield merged, routed
+    await merged.close()
+    await routed.close()
+
+
 def base_weights(llm: LocalInference) -> dict[str, torch.Tensor]:
     return {n: p for n, p in llm.base_model.named_parameters() if "lora_" not in n}
 
 
 async def test_merged_batches_answer_like_the_routed_path(
-    tiny_model_dir: Path, lora_dirs: dict[str, Path]
+    pair: tuple[LocalInference, LocalInference], lora_dirs: dict[str, Path]
 ) -> None:
-    merged, routed = client(tiny_model_dir, True), client(tiny_model_dir, False)
-    try:
-        for llm in (merged, routed):
-            await llm.load_adapter("A", str(lora_dirs["a1"]))
-        pristine = {n: (p, p.detach().clone()) for n, p in base_weights(merged).items()}
-        a_merged, a_routed = await merged.chat(reqs("A")), await routed.chat(reqs("A"))
-        assert merged._merged.adapter is not None  # the merged path did run
-        assert routed._merged.adapter is None
-        for m, r in zip(a_merged, a_routed, strict=True):
-            assert m.completion_token_ids == r.completion_token_ids
-            assert torch.allclose(torch.tensor(m.logprobs), torch.tensor(r.logprobs), atol=1e-4)
-        # after the batch the model holds the very same base tensors, unchanged
-        for name, p in base_weights(merged).items():
-            original, copy = pristine[name]
-            assert p.data_ptr() == original.data_ptr() and torch.equal(p, copy), name
-        base = await merged.chat(reqs(None))
-        assert [c.completion_token_ids for c in base] != [c.completion_token_ids for c in a_merged]
-        assert [c.completion_token_ids for c in base] == [
-            c.completion_token_ids for c in await routed.chat(reqs(None))]
-    finally:
-        await merged.close()
-        await routed.close()
+    merged, routed = pair
+    for llm in (merged, routed):
+        await llm.load_adapter("A", str(lora_dirs["a1"]))
+    pristine = {n: (p, p.detach().clone()) for n, p in base_weights(merged).items()}
+    a_merged, a_routed = await merged.chat(reqs("A")), await routed.chat(reqs("A"))
+    assert merged._merged.adapter is not None  # the merged path did run
+    assert routed._merged.adapter is None
+    for m, r in zip(a_merged, a_routed, strict=True):
+        assert m.completion_token_ids == r.completion_token_ids
+        assert torch.allclose(torch.tensor(m.logprobs), torch.tensor(r.logprobs), atol=1e-4)
+    # after the batch the model holds the very same base tensors, unchanged
+    for name, p in base_weights(merged).items():
+        original, copy = pristine[name]
+        assert p.data_ptr() == original.data_ptr() and torch.equal(p, copy), name
+    base = await merged.chat(reqs(None))
+    assert [c.completion_token_ids for c in base] != [c.completion_token_ids for c in a_merged]
+    assert [c.completion_token_ids for c in base] == [
+        c.completion_token_ids for c in await routed.chat(reqs(None))]
 
 
 async def test_a_hot_swapped_adapter_is_merged_afresh(
-    tiny_model_dir: Path, lora_dirs: dict[str, Path]
+    pair: tuple[LocalInference, LocalInference], lora_dirs: dict[str, Path]
 ) -> None:
-    merged, routed = client(tiny_model_dir, True), client(tiny_model_dir, False)
-    try:
-        await merged.load_adapter("A", str(lora_dirs["a1"]))
-        first = await merged.chat(reqs("A"))
-        for llm in (merged, routed):  # same shape: weights copied in place
-            await llm.load_adapter("A", str(lora_dirs["a2"]))
-        swapped, expected = await merged.chat(reqs("A")), await routed.chat(reqs("A"))
-        assert [c.completion_token_ids for c in swapped] == [
-            c.completion_token_ids for c in expected]
-        assert [c.completion_token_ids for c in swapped] != [
-            c.completion_token_ids for c in first]
-    finally:
-        await merged.close()
-        await routed.close()
+    merged, routed = pair
+    await merged.load_adapter("A", str(lora_dirs["a1"]))
+    first = await merged.chat(reqs("A"))
+    for llm in (merged, routed):  # same shape: weights copied in place
+        await llm.load_adapter("A", str(lora_dirs["a2"]))
+    swapped, expected = await merged.chat(reqs("A")), await routed.chat(reqs("A"))
+    assert [c.completion_token_ids for c in swapped] == [
+        c.completion_token_ids for c in expected]
+    assert [c.completion_token_ids for c in swapped] != [c.completion_token_ids for c in first]
 
 
 async def test_mixed_batches_are_routed_not_merged(

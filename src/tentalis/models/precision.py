@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import torch
 
-DtypeChoice = str  # "auto" | "float32" | "bfloat16" | "float16"
-
 
 def cpu_has_native_bf16() -> bool:
     """True when this CPU multiplies bf16 matrices in hardware (AMX or AVX512-BF16)."""
