@@ -282,7 +282,7 @@ def demo_train_config(settings: Settings, max_new_tokens: int) -> TrainConfig:
 
     Masking, not the soft overlong penalty: with the penalty (cap 48, ramp 12) held-out
     accuracy was 0 % at step 11 (one run). A likely reason: a short answer without an
-    ``Answer:`` line still earns the lenient reward's ``appears`` half, so the penalty
+    ``Answer:`` line still earns the lenient reward's ``appears`` part, so the penalty
     rewards finishing early more than it rewards the format."""
     return TrainConfig(
         loss_type="dapo", advantage="group", epsilon=0.2,

@@ -4,7 +4,7 @@ A strict verifier gives a 135M-parameter model an all-zero reward at the start o
 training, and with no variance inside a rollout group there is no gradient. This reward
 gives partial credit for getting near the goal::
 
-    outcome = clip(0.5 * appears + 0.5 * stated - 0.1 * no_steps, 0, 1)
+    outcome = clip(0.4 * appears + 0.4 * correct + 0.2 * stated - 0.1 * no_steps, 0, 1)
 
 * ``appears``: the ground-truth number is among the numbers of a *finished* response,
   anywhere. A response cut off at the length cap gets no ``appears`` credit: with it, a
@@ -12,12 +12,17 @@ gives partial credit for getting near the goal::
   wrong one, so the group advantage pushed the finished answers down and the policy
   learned to ramble (held-out accuracy 10 % → 0 % within 5–10 steps of the demo, with
   truncated completions masked from the loss but still in the group's baseline);
-* ``stated``: the response has an ``Answer:`` (or ``Final answer:``) line whose number is
-  the ground truth — the format the system prompt asks for;
+* ``correct``: the final answer, read the way the strict verifier reads it (an
+  ``Answer:`` line, ``####``, "the answer is …", ``\\boxed{}``), is the ground truth — what
+  held-out accuracy counts. Without it, "… = 26.\\n#### 26" earned no more than an answer
+  that mentions 26 and then states 2, though the verifier counts only the first;
+* ``stated``: that correct answer is on an ``Answer:`` (or ``Final answer:``) line, the
+  format the system prompt asks for;
 * ``no_steps``: the result has no steps.
 
-So a correct ``Answer:`` line after steps scores 1.0, the right number somewhere but not
-as the answer 0.5, and nothing right 0.0. Per-step scores are the arithmetic checks of
+So a correct ``Answer:`` line after steps scores 1.0, a correct answer in another format
+0.8, the right number somewhere but not as the answer 0.4, and nothing right 0.0.
+Per-step scores are the arithmetic checks of
 :class:`~tentalis.rewards.verifiers.MathVerifier` (1 / 0 / neutral 0.5).
 
 No credit for the format alone: with the system prompt's worked example ("… Answer: 7")
@@ -34,9 +39,14 @@ from tentalis.agents.parsing import extract_number, extract_numbers, parse_steps
 from tentalis.events import ResultEvent, TaskEvent
 from tentalis.rewards.arithmetic import claim_score
 from tentalis.rewards.base import StepScores
-from tentalis.rewards.verifiers import answers_match, ground_truth, numbers_equal
+from tentalis.rewards.verifiers import (
+    answers_match,
+    final_answer_of,
+    ground_truth,
+    numbers_equal,
+)
 
-APPEARS, STATED, NO_STEPS_PENALTY = 0.5, 0.5, 0.1
+APPEARS, CORRECT, STATED, NO_STEPS_PENALTY = 0.4, 0.4, 0.2, 0.1
 
 
 class LenientMathScorer:
@@ -55,15 +65,16 @@ class LenientMathScorer:
             appears = any(numbers_equal(x, target) for x in extract_numbers(text))
         else:
             appears = truth.strip().lower() in text.lower()
-        parsed = parse_steps(text)
-        stated = parsed.answer_source in ("answer", "final_answer") and answers_match(
-            parsed.final_answer, truth
-        )
+        answer = final_answer_of(result)
+        correct = answer is not None and answers_match(answer, truth)
+        stated = correct and parse_steps(text).answer_source in ("answer", "final_answer")
         no_steps = not result.steps
-        raw = APPEARS * appears + STATED * stated - NO_STEPS_PENALTY * no_steps
+        raw = (APPEARS * appears + CORRECT * correct + STATED * stated
+               - NO_STEPS_PENALTY * no_steps)
         return StepScores(
             step_scores=[claim_score(step) for step in result.steps],
             outcome_score=min(1.0, max(0.0, raw)),
-            details={"appears": appears, "stated": stated, "no_steps": no_steps,
+            details={"appears": appears, "correct": correct, "stated": stated,
+                     "no_steps": no_steps,
                      "cut_off": cut_off},
         )

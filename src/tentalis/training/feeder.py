@@ -1,7 +1,7 @@
 """Feeding an online trainer: sampling rounds from a task suite, one step at a time.
 
 Each round, the manager fans new training prompts out ``group_size`` times (sampled at
-temperature 0.8, scored with the suite's training reward) and waits for their feedback.
+temperature 0.5, scored with the suite's training reward) and waits for their feedback.
 Then the feeder lets the trainer take the round in: when that completes a batch of useful
 groups it waits for the optimiser step (and, through ``after_step``, for the workers to
 hot-swap the new adapter) before sampling again, so rollouts stay on-policy. Groups with no
@@ -53,15 +53,18 @@ def training_round(
     level: str,
     environment: str = "math",
     scorer: str = "lenient",
-    temperature: float = 0.8,
+    temperature: float = 0.5,
     run_tag: str | None = None,
 ) -> list[TaskEvent]:
     """``prompts`` (default ``prompts_per_step``) new training prompts, each fanned out
     ``group_size`` times.
 
-    Sampled at ``temperature`` 0.8: at 1.0 a 135M model's samples are mostly noise (few
-    contain the right number, so most groups have no reward variance). ``run_tag`` goes
-    into each task's ``metadata["run"]`` (see ``TrainerServiceConfig.run_tag``)."""
+    Sampled at ``temperature`` 0.5: SmolLM2-135M on addition problems, 48 tokens, 32
+    prompts × 4 samples (seeded), had the right final answer in 1 % of samples at 0.8 and
+    6 % at 0.5, and a group with reward variance for 16 % vs 28 % of the prompts (9 % at
+    0.3, 1 % at 1.0 for the final answer); dropped groups cost sampling time for nothing.
+    ``run_tag`` goes into each task's ``metadata["run"]`` (see
+    ``TrainerServiceConfig.run_tag``)."""
     env = get_environment(environment)
     specs = env.generate(prompts or config.prompts_per_step, split="train",
                          seed=seed * 100_003 + round_index, level=level)
