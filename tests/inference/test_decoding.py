@@ -1,10 +1,15 @@
-"""The per-row sampler of the batched decode loop."""
+"""The batched decode loop: its per-row sampler, and the shared prompt prefix."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import torch
 
-from tentalis.inference.decoding import _sample
+from tentalis.inference import ChatRequest, decoding
+from tentalis.inference.decoding import RowSpec, _sample
+from tentalis.inference.local import LocalInference
 
 
 def _draw(logits: torch.Tensor, temp: float, top_p: float, n: int, seed: int = 0) -> torch.Tensor:
@@ -47,3 +52,56 @@ def test_each_row_draws_from_its_own_generator() -> None:
     first = _sample(logits, temps, top_ps, gens([1, 2, 3]))
     again = _sample(logits, temps, top_ps, gens([9, 2, 8]))
     assert first[1] == again[1]  # same seed, same draw, whatever its neighbours are
+
+
+SYSTEM = ("Solve the problem step by step. Write each step inside step tags and finish "
+          "with a line that says Answer followed by the number.")
+QUESTIONS = ["What is 2 + 3?", "Name a colour.", "Count to four, slowly and out loud.", "Hi"]
+
+
+def _requests(adapter: str | None) -> list[ChatRequest]:
+    return [ChatRequest([{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}],
+                        max_tokens=8, temperature=t, seed=i, adapter=adapter)
+            for i, q in enumerate(QUESTIONS) for t in (0.0, 0.9)]
+
+
+@pytest.mark.parametrize("adapter", [None, "A"])
+async def test_a_shared_prompt_prefix_is_prefilled_once_with_the_same_answers(
+    tiny_model_dir: Path, lora_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+    adapter: str | None,
+) -> None:
+    shares: list[int] = []
+    real = decoding.shared_prefix
+
+    def recording(rows: list[RowSpec]) -> int:
+        shares.append(real(rows))
+        return shares[-1]
+
+    monkeypatch.setattr(decoding, "shared_prefix", recording)
+    llm = LocalInference(tiny_model_dir, device="cpu", dtype="float32", max_batch=16,
+                         merge_adapters=False)  # routed: the prefix runs with the adapter
+    try:
+        if adapter:
+            await llm.load_adapter(adapter, str(lora_dirs["a1"]))
+        shared = await llm.chat(_requests(adapter))
+        assert shares and shares[-1] >= decoding.MIN_SHARED_PREFIX  # it did share
+        monkeypatch.setattr(decoding, "MIN_SHARED_PREFIX", 10**9)
+        full = await llm.chat(_requests(adapter))
+        assert shares[-1] == 0
+    finally:
+        await llm.close()
+    for s, f in zip(shared, full, strict=True):
+        assert s.completion_token_ids == f.completion_token_ids
+        assert s.prompt_token_ids == f.prompt_token_ids
+        torch.testing.assert_close(torch.tensor(s.logprobs), torch.tensor(f.logprobs),
+                                   atol=1e-4, rtol=1e-4)
+
+
+def test_rows_on_different_adapters_or_a_short_prefix_do_not_share() -> None:
+    long = list(range(40))
+    rows = [RowSpec([*long, i], 4, adapter="a") for i in range(3)]
+    assert decoding.shared_prefix(rows) == 40
+    assert decoding.shared_prefix([*rows[:2], RowSpec([*long, 9], 4, adapter="b")]) == 0
+    assert decoding.shared_prefix(rows[:1]) == 0  # one row: nothing to share
+    short = [RowSpec([1, 2, 3, i], 4) for i in range(3)]
+    assert decoding.shared_prefix(short) == 0  # under MIN_SHARED_PREFIX

@@ -323,3 +323,43 @@ def test_rollouts_with_foreign_token_ids_are_dropped_not_fatal(model_dir) -> Non
     trainer = PolicyTrainer(model_dir, config())
     metrics = trainer.train_step(group_by([bad, *rollouts[1:]]))
     assert metrics.invalid_rollouts == 1 and metrics.sequences == 7 and not metrics.skipped
+
+
+def prefixed_batch(seed: int = 3, prefix: int = 24) -> list[Rollout]:
+    """Two groups whose prompts share ``prefix`` leading tokens (a system prompt), then
+    differ (the question), with completions of varied length."""
+    rng = random.Random(seed)
+    system = [rng.randrange(3, 500) for _ in range(prefix)]
+    out = []
+    for g in range(2):
+        prompt = system + [rng.randrange(3, 500) for _ in range(4 + 3 * g)]
+        for i in range(4):
+            completion = [rng.randrange(50, 500) for _ in range(4 + (i * 3 + g) % 6)]
+            if i % 2:
+                completion[1] = MARK
+            out.append(Rollout(f"r{g}{i}", f"g{g}", f"t{g}", prompt, completion, float(i % 2)))
+    return out
+
+
+@pytest.mark.parametrize("loss_type", ["dapo", "grpo"])
+def test_a_shared_prompt_prefix_runs_once_with_the_same_gradients(model_dir, loss_type) -> None:
+    rollouts = prefixed_batch()
+    results = []
+    for share in (True, False):
+        trainer = PolicyTrainer(model_dir, config(loss_type=loss_type, micro_batch_size=8,
+                                                  share_prefix=share))
+        randomise_lora_b(trainer)
+        metrics = trainer.compute_gradients(group_by(rollouts))
+        logps = trainer.completion_logprobs(rollouts)
+        results.append((metrics, grads(trainer), logps))
+    (shared, g_shared, lp_shared), (full, g_full, lp_full) = results
+    assert any(g.abs().max() > 0 for g in g_shared.values())
+    for name in g_full:
+        torch.testing.assert_close(g_shared[name], g_full[name], atol=1e-6, rtol=1e-4, msg=name)
+    for a, b in zip(lp_shared, lp_full, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert shared.loss == pytest.approx(full.loss, abs=1e-6)
+    assert shared.tokens == full.tokens  # the same rows were trained on
+    # ... but the 24-token prefix ran once for the 8 rows instead of 8 times
+    assert shared.flops < full.flops
+    assert trainer.step_flops(full.tokens - 7 * 24, shared.completion_tokens) == shared.flops

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from tentalis.agents.environments import get_environment
 from tentalis.agents.manager import TaskOutcome
+from tentalis.agents.parsing import parse_steps
 from tentalis.bus.base import Bus
 from tentalis.config import Settings
 from tentalis.demo.stats import percentile, wilson_interval
@@ -53,7 +54,19 @@ class LoopReport:
         return wilson_interval(self.correct, self.n)
 
     @property
+    def answer_lines(self) -> int:
+        """Results that state their final answer on an ``Answer:`` (or ``Final answer:``)
+        line, right or wrong."""
+        return sum(
+            1
+            for o in self.outcomes
+            if o.score is not None
+            and parse_steps(o.score.result.raw_text).answer_source in ("answer", "final_answer")
+        )
+
+    @property
     def in_format(self) -> int:
+        """Results in the full format the workers are asked for: steps and a final answer."""
         return sum(
             1
             for o in self.outcomes

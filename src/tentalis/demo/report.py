@@ -23,7 +23,8 @@ def summary_table(report: LoopReport, title: str) -> Table:
         "accuracy",
         f"{_pct(report.accuracy)} ({report.correct}/{report.n}; 95% CI {_pct(lo)}–{_pct(hi)})",
     )
-    t.add_row("answer in format", f"{report.in_format}/{report.n}")
+    t.add_row("Answer: line", f"{report.answer_lines}/{report.n}")
+    t.add_row("steps + answer", f"{report.in_format}/{report.n}")
     t.add_row("timed out", str(report.timed_out))
     t.add_row("wall time", f"{report.wall_s:.1f} s")
     t.add_row("throughput", f"{report.tasks_per_s:.2f} tasks/s, "

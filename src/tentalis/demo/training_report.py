@@ -32,9 +32,10 @@ def print_training_report(console: Console, rep: TrainingDemoReport) -> None:
     t = Table(title="held-out accuracy (greedy, strict verifier)", title_justify="left")
     t.add_column("")
     t.add_column("accuracy")
-    t.add_column("answer in format")
-    t.add_row("before training", _acc(rep.before), f"{rep.before.in_format}/{rep.before.n}")
-    t.add_row("after training", _acc(rep.after), f"{rep.after.in_format}/{rep.after.n}")
+    t.add_column("Answer: line")
+    t.add_column("steps + answer")
+    for label, r in (("before training", rep.before), ("after training", rep.after)):
+        t.add_row(label, _acc(r), f"{r.answer_lines}/{r.n}", f"{r.in_format}/{r.n}")
     console.print(t)
     lo_after, _ = rep.after.accuracy_ci
     _, hi_before = rep.before.accuracy_ci
@@ -62,10 +63,10 @@ def save_training_report(path: Path, rep: TrainingDemoReport, config: dict[str, 
         "config": config,
         "before": {"accuracy": rep.before.accuracy, "correct": rep.before.correct,
                    "n": rep.before.n, "ci95": rep.before.accuracy_ci,
-                   "in_format": rep.before.in_format},
+                   "answer_lines": rep.before.answer_lines, "in_format": rep.before.in_format},
         "after": {"accuracy": rep.after.accuracy, "correct": rep.after.correct,
                   "n": rep.after.n, "ci95": rep.after.accuracy_ci,
-                  "in_format": rep.after.in_format},
+                  "answer_lines": rep.after.answer_lines, "in_format": rep.after.in_format},
         "steps": [m.as_dict() for m in rep.steps],
         "adapter_versions": rep.adapter_versions,
         "train_seconds": rep.train_seconds,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from tentalis.models.kv import shared_prefix_len
 from tentalis.training.rollouts import Rollout
 
 
@@ -27,6 +28,7 @@ class MicroBatch:
     advantages: torch.Tensor  # (b, Tc)
     behavior: torch.Tensor  # (b, Tc) worker log-probs (0 where absent)
     has_behavior: torch.Tensor  # (b,) bool
+    shared_prefix: int = 0  # leading tokens identical in every row (see shared_prefix_len)
 
 
 def batched(items: Sequence[int], n: int) -> list[list[int]]:
@@ -77,4 +79,5 @@ def collate(
         advantages=pad_cols(advantages[index], tc).to(device),
         behavior=behavior.to(device),
         has_behavior=torch.tensor([r.behavior_logprobs is not None for r in chosen], device=device),
+        shared_prefix=shared_prefix_len([r.prompt_ids for r in chosen]),
     )

@@ -143,6 +143,12 @@ class TrainConfig(BaseModel):
     compute_entropy: bool = Field(
         default=True, description="Report mean token entropy (one extra softmax pass)."
     )
+    share_prefix: bool = Field(
+        default=True,
+        description="Run the token prefix that every row of a micro-batch shares (the system "
+        "prompt) once and reuse its keys/values for all rows; gradients flow through it as "
+        "usual. Same result up to float rounding; off runs every row in full.",
+    )
 
     # --- runtime --------------------------------------------------------------------------
     seed: int = Field(default=0, description="Seeds torch, random and numpy.")

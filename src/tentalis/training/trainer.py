@@ -5,7 +5,8 @@ One :meth:`PolicyTrainer.train_step` is one optimiser update from a batch of gro
     rewards (+ DAPO soft overlong penalty)      → drop groups with no signal (dynamic sampling)
     rollout_advantages: outcome + λ·step        → A (B, T) per completion token
     for each micro-batch (rows sorted by length, right-padded):
-        hidden = decoder(prompt ‖ completion)                        # (b, L, H)
+        kv     = decoder(shared prefix), once, repeated for b rows  (share_prefix)
+        hidden = decoder(rest of prompt ‖ completion | kv)           # (b, L, H)
         logits = lm_head(hidden at completion positions only)        # (b, Tc, V)
         logp   = selective_log_softmax(logits, completion ids)       # (b, Tc)
         old    = logp.detach()       (on-policy: one update per batch, so ratio = 1 and the
@@ -27,10 +28,11 @@ or scaling are refused. Log-probs are of the untempered logits, like the workers
 
 FLOPs (for MFU, :meth:`PolicyTrainer.step_flops`): forward ≈ 2·N_body·T_all + 2·N_head·T_cmp
 with N_body the decoder's matmul parameters (embedding lookup excluded), N_head the LM head's,
-T_all every real token, T_cmp completion tokens. The LoRA backward needs activation gradients
-through every frozen matmul (≈ the forward again) but no weight gradients for them, so
-backward ≈ 1 × forward, not the 2 × of full fine-tuning: step ≈ 2 × forward (+ 1 forward
-when β > 0). Attention score FLOPs (≈ 4·layers·L·H per token) and padding are not counted.
+T_all the tokens that ran (a micro-batch's shared prefix once), T_cmp completion tokens. The
+LoRA backward needs activation gradients through every frozen matmul (≈ the forward again)
+but no weight gradients for them, so backward ≈ 1 × forward, not the 2 × of full
+fine-tuning: step ≈ 2 × forward (+ 1 forward when β > 0). Attention score FLOPs
+(≈ 4·layers·L·H per token) and padding are not counted.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ import numpy as np
 import torch
 
 from tentalis.errors import TrainingError
+from tentalis.models.kv import cache_keyword
 from tentalis.models.precision import resolve_dtype
 from tentalis.training.batch import MicroBatch, batched, collate
 from tentalis.training.config import TrainConfig
@@ -62,6 +65,9 @@ from tentalis.training.losses import (
 from tentalis.training.metrics import StepMetrics, cached_matmul_peak
 from tentalis.training.rollouts import Rollout, RolloutGroup, rollout_advantages
 from tentalis.training.sampling import zero_variance_fraction
+
+#: Shorter shared prefixes are run per row: the saving would not pay for the extra call.
+MIN_SHARED_PREFIX = 16
 
 _LOSS_METRICS = ("ratio_mean", "clip_frac_low", "clip_frac_high", "clip_frac", "kl_mean")
 
@@ -242,8 +248,11 @@ class PolicyTrainer:
         live = [i for i in range(len(rollouts))
                 if mask[i].any() or not self.skip_untrainable_rows]
         order = sorted(live, key=lambda i: -rollouts[i].num_tokens)
+        executed = 0  # tokens that ran through the model (a shared prefix once per batch)
         for rows in batched(order, cfg.micro_batch_size):
             mb = self._collate(rollouts, rows, adv * mask, mask)
+            executed += sum(rollouts[i].num_tokens for i in rows) - (
+                (len(rows) - 1) * self._prefix_len(mb))
             logits = self._completion_logits(mb)  # (b, Tc, V)
             logp = selective_log_softmax(logits, mb.completion_ids)  # (b, Tc)
             old = logp.detach()
@@ -271,8 +280,8 @@ class PolicyTrainer:
         metrics.kl = sums["kl_mean"] / n_items if cfg.beta > 0 else None
         metrics.entropy = sums["entropy"] / n_items if cfg.compute_entropy else None
         metrics.completion_tokens = n_items
-        metrics.tokens = sum(rollouts[i].num_tokens for i in live)  # what went through
-        metrics.flops = self.step_flops(metrics.tokens, int(lengths[live].sum()))
+        metrics.tokens = sum(rollouts[i].num_tokens for i in live)  # what was trained on
+        metrics.flops = self.step_flops(executed, int(lengths[live].sum()))
         return metrics
 
     def _drop_invalid(self, groups: list[RolloutGroup], metrics: StepMetrics) -> list[RolloutGroup]:
@@ -330,17 +339,46 @@ class PolicyTrainer:
 
     def _completion_logits(self, mb: MicroBatch) -> torch.Tensor:
         """Logits predicting each completion token, (b, Tc, V): decoder once, LM head on the
-        completion positions only (position p predicts token p + 1)."""
+        completion positions only (position p predicts token p + 1).
+
+        With ``share_prefix``, the ``mb.shared_prefix`` leading tokens every row has in
+        common run once (batch 1) and their keys/values are repeated for all rows; the rest
+        of each row attends to them as it would in a full forward. Autograd sums the rows'
+        gradients through the repeat, so LoRA weights get the same gradient."""
         with self._autocast():
-            out = self._decoder(
-                input_ids=mb.input_ids, attention_mask=mb.attention_mask, use_cache=False
-            )
-            hidden = out.last_hidden_state  # (b, L, H)
+            skip = self._prefix_len(mb)
+            if skip:
+                cache = self._prefix_cache(mb.input_ids[:1, :skip], len(mb.input_ids))
+                out = self._decoder(
+                    input_ids=mb.input_ids[:, skip:], attention_mask=mb.attention_mask,
+                    use_cache=True, **{cache_keyword(self._decoder): cache},
+                )
+            else:
+                out = self._decoder(
+                    input_ids=mb.input_ids, attention_mask=mb.attention_mask, use_cache=False
+                )
+            hidden = out.last_hidden_state  # (b, L - skip, H)
             tc, seq_len = mb.completion_ids.shape[1], hidden.shape[1]
             steps = torch.arange(tc, device=hidden.device)
-            pos = (mb.prompt_len[:, None] - 1 + steps[None]).clamp(max=seq_len - 1)  # (b, Tc)
+            pos = (mb.prompt_len[:, None] - 1 - skip + steps[None]).clamp(max=seq_len - 1)
             picked = hidden.gather(1, pos[..., None].expand(-1, -1, hidden.shape[-1]))
             return self._lm_head(picked)  # (b, Tc, V)
+
+    def _prefix_len(self, mb: MicroBatch) -> int:
+        """Tokens of ``mb`` to run once for all rows (0: run every row in full)."""
+        if not self.config.share_prefix or len(mb.input_ids) < 2:
+            return 0
+        return mb.shared_prefix if mb.shared_prefix >= MIN_SHARED_PREFIX else 0
+
+    def _prefix_cache(self, prefix_ids: torch.Tensor, rows: int) -> Any:
+        """Keys/values of ``prefix_ids`` (1, P), repeated for ``rows`` rows."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self._decoder.config)
+        self._decoder(input_ids=prefix_ids, use_cache=True,
+                      **{cache_keyword(self._decoder): cache})
+        cache.batch_repeat_interleave(rows)
+        return cache
 
     def _autocast(self) -> Any:
         """bf16/fp16 base weights: run the float32 LoRA matmuls in that precision too (the
