@@ -281,7 +281,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=4, help="prompts per step (P)")
     parser.add_argument("--group", type=int, default=4, help="completions per prompt (G)")
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--temperature", type=float, default=0.5)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)

@@ -341,13 +341,15 @@ def prefixed_batch(seed: int = 3, prefix: int = 24) -> list[Rollout]:
     return out
 
 
-@pytest.mark.parametrize("loss_type", ["dapo", "grpo"])
-def test_a_shared_prompt_prefix_runs_once_with_the_same_gradients(model_dir, loss_type) -> None:
+@pytest.mark.parametrize(("loss_type", "attention"), [("dapo", "eager"), ("grpo", "sdpa")])
+def test_a_shared_prompt_prefix_runs_once_with_the_same_gradients(
+    model_dir, loss_type, attention
+) -> None:
     rollouts = prefixed_batch()
     results = []
     for share in (True, False):
         trainer = PolicyTrainer(model_dir, config(loss_type=loss_type, micro_batch_size=8,
-                                                  share_prefix=share))
+                                                  share_prefix=share, attention=attention))
         randomise_lora_b(trainer)
         metrics = trainer.compute_gradients(group_by(rollouts))
         logps = trainer.completion_logprobs(rollouts)
