@@ -10,8 +10,8 @@
 The lenient reward (``tentalis.rewards.lenient``) gives credit for the right number
 anywhere in a finished answer, more for a correct final answer and most for one on an
 ``Answer: N`` line, so a base model that rarely follows the format still gets a learning
-signal from the first step. Held-out
-accuracy is measured with the strict verifier, on problems training never sees.
+signal from the first step. Held-out accuracy is measured with the strict verifier, on
+problems training never sees.
 """
 
 from __future__ import annotations

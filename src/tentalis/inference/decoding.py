@@ -203,6 +203,7 @@ def _generate(
         attn[i, width - len(rest) :] = 1
     ids, attn = ids.to(device), attn.to(device)
     pos = share + (attn.cumsum(-1) - 1).clamp(min=0)  # (B, T) real positions, pads at share
+
     gens = []
     for r in rows:
         g = torch.Generator(device=device)

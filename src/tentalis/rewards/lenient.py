@@ -22,8 +22,8 @@ gives partial credit for getting near the goal::
 
 So a correct ``Answer:`` line after steps scores 1.0, a correct answer in another format
 0.8, the right number somewhere but not as the answer 0.4, and nothing right 0.0.
-Per-step scores are the arithmetic checks of
-:class:`~tentalis.rewards.verifiers.MathVerifier` (1 / 0 / neutral 0.5).
+Per-step scores are the arithmetic checks of :class:`~tentalis.rewards.verifiers.MathVerifier`
+(1 / 0 / neutral 0.5).
 
 No credit for the format alone: with the system prompt's worked example ("… Answer: 7")
 in context, a format-only bonus was hacked within nine steps of the demo — the policy
@@ -75,6 +75,5 @@ class LenientMathScorer:
             step_scores=[claim_score(step) for step in result.steps],
             outcome_score=min(1.0, max(0.0, raw)),
             details={"appears": appears, "correct": correct, "stated": stated,
-                     "no_steps": no_steps,
-                     "cut_off": cut_off},
+                     "no_steps": no_steps, "cut_off": cut_off},
         )
