@@ -10,6 +10,7 @@ import torch
 from tentalis.inference import ChatRequest, decoding
 from tentalis.inference.decoding import RowSpec, _sample
 from tentalis.inference.local import LocalInference
+from tentalis.models import kv
 
 
 def _draw(logits: torch.Tensor, temp: float, top_p: float, n: int, seed: int = 0) -> torch.Tensor:
@@ -84,8 +85,8 @@ async def test_a_shared_prompt_prefix_is_prefilled_once_with_the_same_answers(
         if adapter:
             await llm.load_adapter(adapter, str(lora_dirs["a1"]))
         shared = await llm.chat(_requests(adapter))
-        assert shares and shares[-1] >= decoding.MIN_SHARED_PREFIX  # it did share
-        monkeypatch.setattr(decoding, "MIN_SHARED_PREFIX", 10**9)
+        assert shares and shares[-1] >= kv.MIN_SHARED_PREFIX  # it did share
+        monkeypatch.setattr(kv, "MIN_SHARED_PREFIX", 10**9)
         full = await llm.chat(_requests(adapter))
         assert shares[-1] == 0
     finally:

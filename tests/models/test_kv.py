@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tentalis.models.kv import shared_prefix_len
+from tentalis.models.kv import MIN_SHARED_PREFIX, shareable_prefix, shared_prefix_len
 
 
 def test_shared_prefix_len_leaves_a_prompt_token_to_run() -> None:
@@ -12,3 +12,10 @@ def test_shared_prefix_len_leaves_a_prompt_token_to_run() -> None:
     assert shared_prefix_len([[7], [7]]) == 0
     assert shared_prefix_len([[1, 2], [3, 2]]) == 0
     assert shared_prefix_len([]) == 0
+
+
+def test_shareable_prefix_needs_two_rows_and_a_long_enough_prefix() -> None:
+    long = list(range(MIN_SHARED_PREFIX))
+    assert shareable_prefix([[*long, 1], [*long, 2]]) == MIN_SHARED_PREFIX
+    assert shareable_prefix([[*long, 1]]) == 0  # one row: nothing to share
+    assert shareable_prefix([long, [*long[:-1], 99]]) == 0  # one token short

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from tentalis.errors import InferenceError
-from tentalis.models.kv import cache_keyword, shared_prefix_len
+from tentalis.models.kv import cache_keyword, shareable_prefix
 
 
 @dataclass
@@ -146,20 +146,14 @@ class AdapterRouting:
         self._disabled.clear()
 
 
-#: Shorter common prefixes are prefilled per row: the saving would not pay for the extra call.
-MIN_SHARED_PREFIX = 16
-
-
 def shared_prefix(rows: Sequence[RowSpec]) -> int:
     """How many leading prompt tokens to prefill once for the whole batch: the prefix all
-    rows share (chat template and system prompt), when every row uses the same adapter (the
-    prefix's keys/values depend on it) and it is at least ``MIN_SHARED_PREFIX`` tokens.
-    At least one prompt token of every row is left to run (its logits pick the first
-    token)."""
-    if len(rows) < 2 or len({r.adapter for r in rows}) != 1:
+    rows share (chat template and system prompt, :func:`~tentalis.models.kv.shareable_prefix`),
+    when every row uses the same adapter (the prefix's keys/values depend on it). At least
+    one prompt token of every row is left to run (its logits pick the first token)."""
+    if len({r.adapter for r in rows}) != 1:
         return 0
-    n = shared_prefix_len([r.prompt_ids for r in rows])
-    return n if n >= MIN_SHARED_PREFIX else 0
+    return shareable_prefix([r.prompt_ids for r in rows])
 
 
 def decode_batch(

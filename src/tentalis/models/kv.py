@@ -7,6 +7,9 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
+#: Shorter common prefixes run per row: the saving would not pay for the extra forward call.
+MIN_SHARED_PREFIX = 16
+
 
 def cache_keyword(model: Any) -> str:
     """``cache`` (transformers ≥ 5.x, where ``past_key_values`` is deprecated) or
@@ -27,3 +30,12 @@ def shared_prefix_len(sequences: Sequence[Sequence[int]]) -> int:
     while n < limit and all(s[n] == first[n] for s in sequences):
         n += 1
     return max(n, 0)
+
+
+def shareable_prefix(sequences: Sequence[Sequence[int]]) -> int:
+    """The prefix worth running once for all ``sequences``: :func:`shared_prefix_len` when
+    there are at least two sequences and it is at least ``MIN_SHARED_PREFIX`` tokens, else 0."""
+    if len(sequences) < 2:
+        return 0
+    n = shared_prefix_len(sequences)
+    return n if n >= MIN_SHARED_PREFIX else 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tentalis.models.kv import shared_prefix_len
+from tentalis.models.kv import shareable_prefix
 from tentalis.training.rollouts import Rollout
 
 
@@ -28,7 +28,7 @@ class MicroBatch:
     advantages: torch.Tensor  # (b, Tc)
     behavior: torch.Tensor  # (b, Tc) worker log-probs (0 where absent)
     has_behavior: torch.Tensor  # (b,) bool
-    shared_prefix: int = 0  # leading tokens identical in every row (see shared_prefix_len)
+    shared_prefix: int = 0  # leading tokens to run once for every row (kv.shareable_prefix)
 
 
 def batched(items: Sequence[int], n: int) -> list[list[int]]:
@@ -79,5 +79,5 @@ def collate(
         advantages=pad_cols(advantages[index], tc).to(device),
         behavior=behavior.to(device),
         has_behavior=torch.tensor([r.behavior_logprobs is not None for r in chosen], device=device),
-        shared_prefix=shared_prefix_len([r.prompt_ids for r in chosen]),
+        shared_prefix=shareable_prefix([r.prompt_ids for r in chosen]),
     )

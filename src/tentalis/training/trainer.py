@@ -66,9 +66,6 @@ from tentalis.training.metrics import StepMetrics, cached_matmul_peak
 from tentalis.training.rollouts import Rollout, RolloutGroup, rollout_advantages
 from tentalis.training.sampling import zero_variance_fraction
 
-#: Shorter shared prefixes are run per row: the saving would not pay for the extra call.
-MIN_SHARED_PREFIX = 16
-
 _LOSS_METRICS = ("ratio_mean", "clip_frac_low", "clip_frac_high", "clip_frac", "kl_mean")
 
 
@@ -366,9 +363,7 @@ class PolicyTrainer:
 
     def _prefix_len(self, mb: MicroBatch) -> int:
         """Tokens of ``mb`` to run once for all rows (0: run every row in full)."""
-        if not self.config.share_prefix or len(mb.input_ids) < 2:
-            return 0
-        return mb.shared_prefix if mb.shared_prefix >= MIN_SHARED_PREFIX else 0
+        return mb.shared_prefix if self.config.share_prefix else 0
 
     def _prefix_cache(self, prefix_ids: torch.Tensor, rows: int) -> Any:
         """Keys/values of ``prefix_ids`` (1, P), repeated for ``rows`` rows."""
