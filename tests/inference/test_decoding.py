@@ -106,3 +106,53 @@ def test_rows_on_different_adapters_or_a_short_prefix_do_not_share() -> None:
     assert decoding.shared_prefix(rows[:1]) == 0  # one row: nothing to share
     short = [RowSpec([1, 2, 3, i], 4) for i in range(3)]
     assert decoding.shared_prefix(short) == 0  # under MIN_SHARED_PREFIX
+
+
+def _group_requests() -> list[ChatRequest]:
+    """Two prompts × four samples (a GRPO round), caps of 3 to 12 tokens so rows finish
+    at different steps, plus one greedy row."""
+    return [
+        *(ChatRequest([{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}],
+                      max_tokens=3 + 3 * j, temperature=0.9, seed=10 * i + j)
+          for i, q in enumerate(QUESTIONS[:2]) for j in range(4)),
+        ChatRequest([{"role": "user", "content": QUESTIONS[2]}], max_tokens=12, temperature=0.0),
+    ]
+
+
+async def test_a_group_prefills_its_prompt_once_and_drops_finished_rows_in_bunches(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One prefill per distinct prompt and lazy row dropping give the answers of a prefill
+    per row with every finished row dropped at once."""
+    uniques: list[int] = []
+    real = decoding.distinct_prompts
+
+    def recording(rows: list[RowSpec]) -> tuple[list[int], list[int]]:
+        uniq, expand = real(rows)
+        uniques.append(len(uniq))
+        return uniq, expand
+
+    monkeypatch.setattr(decoding, "distinct_prompts", recording)
+    llm = LocalInference(tiny_model_dir, device="cpu", dtype="float32", max_batch=16)
+    try:
+        grouped = await llm.chat(_group_requests())
+        assert uniques == [3]
+        monkeypatch.setattr(decoding, "distinct_prompts",
+                            lambda rows: (list(range(len(rows))), list(range(len(rows)))))
+        monkeypatch.setattr(decoding, "worth_compacting", lambda finished, batch: finished > 0)
+        per_row = await llm.chat(_group_requests())
+    finally:
+        await llm.close()
+    lengths = {len(c.completion_token_ids) for c in grouped}
+    assert len(lengths) > 2  # rows did finish at different steps
+    for g, p in zip(grouped, per_row, strict=True):
+        assert g.completion_token_ids == p.completion_token_ids
+        assert g.finish_reason == p.finish_reason
+        torch.testing.assert_close(torch.tensor(g.logprobs), torch.tensor(p.logprobs),
+                                   atol=1e-4, rtol=1e-4)
+
+
+def test_distinct_prompts_are_keyed_by_tokens_and_adapter() -> None:
+    rows = [RowSpec([1, 2], 4), RowSpec([1, 2], 4, seed=3), RowSpec([1, 3], 4),
+            RowSpec([1, 2], 4, adapter="a"), RowSpec([1, 3], 4)]
+    assert decoding.distinct_prompts(rows) == ([0, 2, 3], [0, 0, 1, 2, 1])

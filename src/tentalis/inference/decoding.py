@@ -2,13 +2,15 @@
 
 The prompt prefix every row shares (chat template and system prompt: about 100 of the
 110–130 prompt tokens of a math task for SmolLM2) is prefilled once and its keys/values
-repeated for all rows (:func:`shared_prefix`); each row then prefills only the rest of its
-prompt.
+repeated for all rows (:func:`shared_prefix`); each distinct prompt then prefills the rest
+once (:func:`distinct_prompts`: the G samples of a GRPO group share one prefill) and its
+keys/values go to every row that asked it. The cache writes into preallocated buffers
+(:mod:`tentalis.inference.kvcache`) rather than concatenating every token.
 
 Why not ``model.generate``: a micro-batch mixes requests with different temperatures,
 top_p, seeds, max_tokens, stop strings and LoRA adapters. ``generate`` takes one sampling
-configuration per call; this loop takes one per row, and drops rows from the batch (and
-from the KV cache) as soon as they finish.
+configuration per call; this loop takes one per row, and drops finished rows from the
+batch (and from the KV cache) once they are an eighth of it (each drop copies the cache).
 
 Per step, for the rows still running::
 
@@ -35,6 +37,7 @@ from typing import Any
 import torch
 
 from tentalis.errors import InferenceError
+from tentalis.inference.kvcache import buffer_cache, worth_compacting
 from tentalis.models.kv import cache_keyword, shareable_prefix
 
 
@@ -156,6 +159,42 @@ def shared_prefix(rows: Sequence[RowSpec]) -> int:
     return shareable_prefix([r.prompt_ids for r in rows])
 
 
+def distinct_prompts(rows: Sequence[RowSpec]) -> tuple[list[int], list[int]]:
+    """Rows that share a prompt and an adapter (the G samples of one GRPO group) need
+    one prefill between them: ``(first row of each distinct prompt, for every row the
+    index of its prompt among those)``."""
+    seen: dict[tuple[str, tuple[int, ...]], int] = {}
+    uniq: list[int] = []
+    expand: list[int] = []
+    for i, r in enumerate(rows):
+        key = (r.adapter, tuple(r.prompt_ids))
+        if key not in seen:
+            seen[key] = len(uniq)
+            uniq.append(i)
+        expand.append(seen[key])
+    return uniq, expand
+
+
+def _finished(tokenizer: Any, res: RowResult, spec: RowSpec, tok: int, eos_ids: set[int]) -> bool:
+    """Whether the row ends with ``tok`` (just appended to ``res``): end of sequence, a
+    stop string (the tokens from the one that completes it are removed) or the cap."""
+    if tok in eos_ids:
+        res.finish_reason = "stop"
+        return True
+    if spec.stop:
+        text = _decode(tokenizer, res.token_ids)
+        cut = _find_stop(text, spec.stop)
+        if cut >= 0:
+            k = _cut_at_stop(tokenizer, res.token_ids, text, cut)
+            del res.token_ids[k:], res.logprobs[k:]
+            res.finish_reason = "stop"
+            return True
+    if len(res.token_ids) >= spec.max_new_tokens:
+        res.finish_reason = "length"
+        return True
+    return False
+
+
 def decode_batch(
     model: Any,
     tokenizer: Any,
@@ -183,20 +222,19 @@ def _generate(
     pad_id: int,
     should_stop: Callable[[], bool],
 ) -> list[RowResult]:
-    from transformers import DynamicCache
-
     device = next(model.parameters()).device
     n = len(rows)
     share = shared_prefix(rows)
-    width = max(len(r.prompt_ids) for r in rows) - share
-    ids = torch.full((n, width), pad_id, dtype=torch.long)
-    attn = torch.zeros((n, width), dtype=torch.long)
-    for i, r in enumerate(rows):  # left padding: every prompt ends at the same column
-        rest = r.prompt_ids[share:]
+    uniq, expand = distinct_prompts(rows)
+    width = max(len(rows[u].prompt_ids) for u in uniq) - share
+    ids = torch.full((len(uniq), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(uniq), width), dtype=torch.long)
+    for i, u in enumerate(uniq):  # left padding: every prompt ends at the same column
+        rest = rows[u].prompt_ids[share:]
         ids[i, width - len(rest) :] = torch.tensor(rest)
         attn[i, width - len(rest) :] = 1
     ids, attn = ids.to(device), attn.to(device)
-    pos = share + (attn.cumsum(-1) - 1).clamp(min=0)  # (B, T) real positions, pads at share
+    pos = share + (attn.cumsum(-1) - 1).clamp(min=0)  # (U, T) real positions, pads at share
 
     gens = []
     for r in rows:
@@ -208,16 +246,16 @@ def _generate(
     greedy = torch.tensor([r.temperature <= 0 for r in rows], device=device)
 
     results = [RowResult() for _ in rows]
-    live = list(range(n))  # batch row j ↔ request live[j]
-    cache = DynamicCache(config=model.config)
+    cache = buffer_cache(model.config, share + width + max(r.max_new_tokens for r in rows))
     cache_kw = cache_keyword(model)
-    if share:  # the common prefix once, its keys/values repeated for every row
-        names, routing.names = routing.names, routing.names[:1]
+    names = routing.names
+    if share:  # the common prefix once, its keys/values repeated for every prompt
+        routing.names = names[:1]
         prefix = torch.tensor([rows[0].prompt_ids[:share]], device=device)
         model(input_ids=prefix, use_cache=True, logits_to_keep=1, **{cache_kw: cache})
-        routing.names = names
-        cache.batch_repeat_interleave(n)
-        attn = torch.cat([attn.new_ones((n, share)), attn], dim=1)
+        cache.batch_repeat_interleave(len(uniq))
+        attn = torch.cat([attn.new_ones((len(uniq), share)), attn], dim=1)
+    routing.names = [names[u] for u in uniq]
     out = model(
         input_ids=ids,
         attention_mask=attn,
@@ -226,10 +264,18 @@ def _generate(
         logits_to_keep=1,
         **{cache_kw: cache},
     )
+    logits = out.logits[:, -1, :]
+    routing.names = names
+    if len(uniq) < n:  # each distinct prompt ran once: its cache and logits go to its rows
+        sel = torch.tensor(expand, device=device)
+        cache.batch_select_indices(sel)
+        attn, pos, logits = attn[sel], pos[sel], logits[sel]
+    live = list(range(n))  # batch row j ↔ request live[j]
+    running = [True] * n  # per batch row: False once its request has finished
     while True:
         if should_stop():
             raise InferenceError("inference client closed while generating")
-        logits = out.logits[:, -1, :].float()  # (B, V)
+        logits = logits.float()  # (B, V)
         logp = torch.log_softmax(logits, dim=-1)
         live_t = torch.tensor(live, device=device)
         chosen = logits.argmax(-1)
@@ -241,33 +287,22 @@ def _generate(
             )
         chosen_lp = logp.gather(1, chosen[:, None])[:, 0]
 
-        keep = []
         for j, (tok, lp) in enumerate(zip(chosen.tolist(), chosen_lp.tolist(), strict=True)):
-            i, res, spec = live[j], results[live[j]], rows[live[j]]
+            if not running[j]:
+                continue
+            res, spec = results[live[j]], rows[live[j]]
             res.token_ids.append(tok)
             res.logprobs.append(lp)
-            if tok in eos_ids:
-                res.finish_reason = "stop"
-                continue
-            if spec.stop:
-                text = _decode(tokenizer, res.token_ids)
-                cut = _find_stop(text, spec.stop)
-                if cut >= 0:
-                    k = _cut_at_stop(tokenizer, res.token_ids, text, cut)
-                    del res.token_ids[k:], res.logprobs[k:]
-                    res.finish_reason = "stop"
-                    continue
-            if len(res.token_ids) >= spec.max_new_tokens:
-                res.finish_reason = "length"
-                continue
-            keep.append(j)
+            running[j] = not _finished(tokenizer, res, spec, tok, eos_ids)
+        keep = [j for j in range(len(live)) if running[j]]
         if not keep:
             break
-        if len(keep) < len(live):  # shrink the batch: finished rows cost nothing more
+        if worth_compacting(len(live) - len(keep), len(live)):
             sel = torch.tensor(keep, device=device)
             cache.batch_select_indices(sel)
             attn, pos, chosen = attn[sel], pos[sel], chosen[sel]
             live = [live[j] for j in keep]
+            running = [True] * len(live)
             routing.names = [routing.names[j] for j in keep]
         attn = torch.cat([attn, attn.new_ones((len(live), 1))], dim=1)
         pos = pos[:, -1:] + 1
@@ -278,6 +313,7 @@ def _generate(
             use_cache=True,
             **{cache_kw: cache},
         )
+        logits = out.logits[:, -1, :]
 
     for res in results:
         ended_by_eos = bool(res.token_ids) and res.token_ids[-1] in eos_ids

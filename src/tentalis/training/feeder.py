@@ -11,7 +11,7 @@ How many prompts a round samples: enough to fill the step in one round at the sh
 useful groups seen so far (:func:`round_size`) — with half the groups dropped, a 4-group
 step samples 8 prompts at once rather than 4, then 4 again. A bigger batch costs less per
 row (the weights are read once per token for all rows; measured on SmolLM2, 2-core CPU,
-float32: 64 rows × 48 tokens in 2.9× the time of 16 rows), so this buys more useful groups
+float32: 64 rows × 48 tokens in 2.6× the time of 16 rows), so this buys more useful groups
 per second. Useful groups beyond the step wait for the next
 one (at most one optimiser step old).
 """
