@@ -84,7 +84,8 @@ def ask(
 def demo(
     minutes: Annotated[float, typer.Option(
         min=0, help="Training budget in minutes; 0 runs the loop without training.")] = 10.0,
-    tasks: Annotated[int, typer.Option(min=1, help="Held-out tasks per evaluation.")] = 40,
+    tasks: Annotated[int, typer.Option(min=1, help=(
+        "Held-out tasks per evaluation (64: one generation batch of the training demo)."))] = 64,
     workers: Annotated[int, typer.Option(min=1, help="Worker agents (share one model).")] = 2,
     level: Annotated[str, typer.Option(
         help="Task level: addition, one_step or two_step.")] = "addition",
