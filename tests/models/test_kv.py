@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tentalis.models.kv import MIN_SHARED_PREFIX, shareable_prefix, shared_prefix_len
+from tentalis.models.kv import (
+    MIN_SHARED_PREFIX,
+    distinct_keys,
+    shareable_prefix,
+    shared_prefix_len,
+)
 
 
 def test_shared_prefix_len_leaves_a_prompt_token_to_run() -> None:
@@ -19,3 +24,8 @@ def test_shareable_prefix_needs_two_rows_and_a_long_enough_prefix() -> None:
     assert shareable_prefix([[*long, 1], [*long, 2]]) == MIN_SHARED_PREFIX
     assert shareable_prefix([[*long, 1]]) == 0  # one row: nothing to share
     assert shareable_prefix([long, [*long[:-1], 99]]) == 0  # one token short
+
+
+def test_distinct_keys_index_each_row_to_its_first_occurrence() -> None:
+    assert distinct_keys([]) == ([], [])
+    assert distinct_keys(["a", "b", "a", "c", "b"]) == ([0, 1, 3], [0, 1, 0, 2, 1])

@@ -342,7 +342,7 @@ def prefixed_batch(seed: int = 3, prefix: int = 24) -> list[Rollout]:
 
 
 @pytest.mark.parametrize(("loss_type", "attention"), [("dapo", "eager"), ("grpo", "sdpa")])
-def test_a_shared_prompt_prefix_runs_once_with_the_same_gradients(
+def test_a_shared_prefix_and_each_groups_prompt_run_once_with_the_same_gradients(
     model_dir, loss_type, attention
 ) -> None:
     rollouts = prefixed_batch()
@@ -362,6 +362,8 @@ def test_a_shared_prompt_prefix_runs_once_with_the_same_gradients(
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     assert shared.loss == pytest.approx(full.loss, abs=1e-6)
     assert shared.tokens == full.tokens  # the same rows were trained on
-    # ... but the 24-token prefix ran once for the 8 rows instead of 8 times
+    # ... but the 24-token prefix ran once for the 8 rows instead of 8 times, the rest of
+    # each group's prompt (4 and 7 tokens) once for its 4 rows, and no row's last token
     assert shared.flops < full.flops
-    assert trainer.step_flops(full.tokens - 7 * 24, shared.completion_tokens) == shared.flops
+    executed = full.tokens - 7 * 24 - 3 * (4 + 7) - 8
+    assert trainer.step_flops(executed, shared.completion_tokens) == shared.flops

@@ -38,7 +38,7 @@ import torch
 
 from tentalis.errors import InferenceError
 from tentalis.inference.kvcache import buffer_cache, worth_compacting
-from tentalis.models.kv import cache_keyword, shareable_prefix
+from tentalis.models.kv import cache_keyword, distinct_keys, shareable_prefix
 
 
 @dataclass
@@ -163,16 +163,7 @@ def distinct_prompts(rows: Sequence[RowSpec]) -> tuple[list[int], list[int]]:
     """Rows that share a prompt and an adapter (the G samples of one GRPO group) need
     one prefill between them: ``(first row of each distinct prompt, for every row the
     index of its prompt among those)``."""
-    seen: dict[tuple[str, tuple[int, ...]], int] = {}
-    uniq: list[int] = []
-    expand: list[int] = []
-    for i, r in enumerate(rows):
-        key = (r.adapter, tuple(r.prompt_ids))
-        if key not in seen:
-            seen[key] = len(uniq)
-            uniq.append(i)
-        expand.append(seen[key])
-    return uniq, expand
+    return distinct_keys([(r.adapter, tuple(r.prompt_ids)) for r in rows])
 
 
 def _finished(tokenizer: Any, res: RowResult, spec: RowSpec, tok: int, eos_ids: set[int]) -> bool:

@@ -1,10 +1,10 @@
-"""KV-cache helpers: the cache keyword of a model's ``forward``, and the token prefix a
-batch can compute once and share."""
+"""KV-cache helpers: the cache keyword of a model's ``forward``, the token prefix a batch
+can compute once and share, and the rows whose prompts can run once between them."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 #: Shorter common prefixes run per row: the saving would not pay for the extra forward call.
@@ -39,3 +39,17 @@ def shareable_prefix(sequences: Sequence[Sequence[int]]) -> int:
         return 0
     n = shared_prefix_len(sequences)
     return n if n >= MIN_SHARED_PREFIX else 0
+
+
+def distinct_keys(keys: Sequence[Hashable]) -> tuple[list[int], list[int]]:
+    """``(first index of each distinct key, for every key the position of its key among
+    those)``: rows with equal keys (a GRPO group's prompt) need to run it only once."""
+    seen: dict[Hashable, int] = {}
+    first: list[int] = []
+    index: list[int] = []
+    for i, key in enumerate(keys):
+        if key not in seen:
+            seen[key] = len(first)
+            first.append(i)
+        index.append(seen[key])
+    return first, index

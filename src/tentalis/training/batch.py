@@ -8,11 +8,11 @@ longest completion. Position ``prompt_len − 1 + t`` of a row predicts its comp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from tentalis.models.kv import shareable_prefix
+from tentalis.models.kv import distinct_keys, shareable_prefix
 from tentalis.training.rollouts import Rollout
 
 
@@ -29,6 +29,10 @@ class MicroBatch:
     behavior: torch.Tensor  # (b, Tc) worker log-probs (0 where absent)
     has_behavior: torch.Tensor  # (b,) bool
     shared_prefix: int = 0  # leading tokens to run once for every row (kv.shareable_prefix)
+    # rows with the same prompt (a group's samples): the first row of each distinct prompt,
+    # and for every row the index of its prompt among those (kv.distinct_keys)
+    distinct_prompts: list[int] = field(default_factory=list)
+    prompt_index: list[int] = field(default_factory=list)
 
 
 def batched(items: Sequence[int], n: int) -> list[list[int]]:
@@ -70,6 +74,7 @@ def collate(
         if r.behavior_logprobs is not None:
             behavior[j, :c] = torch.tensor(r.behavior_logprobs)
     index = torch.tensor(list(rows))
+    distinct, prompt_index = distinct_keys([tuple(r.prompt_ids) for r in chosen])
     return MicroBatch(
         input_ids=input_ids.to(device),
         attention_mask=attention.to(device),
@@ -80,4 +85,6 @@ def collate(
         behavior=behavior.to(device),
         has_behavior=torch.tensor([r.behavior_logprobs is not None for r in chosen], device=device),
         shared_prefix=shareable_prefix([r.prompt_ids for r in chosen]),
+        distinct_prompts=distinct,
+        prompt_index=prompt_index,
     )

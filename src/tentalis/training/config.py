@@ -146,8 +146,9 @@ class TrainConfig(BaseModel):
     share_prefix: bool = Field(
         default=True,
         description="Run the token prefix that every row of a micro-batch shares (the system "
-        "prompt) once and reuse its keys/values for all rows; gradients flow through it as "
-        "usual. Same result up to float rounding; off runs every row in full.",
+        "prompt) once, and each distinct prompt (a group's G samples) once, reusing their "
+        "keys/values for the rows; gradients flow through them as usual. Same result up to "
+        "float rounding; off runs every row in full.",
     )
 
     # --- runtime --------------------------------------------------------------------------

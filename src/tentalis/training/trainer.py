@@ -5,8 +5,9 @@ One :meth:`PolicyTrainer.train_step` is one optimiser update from a batch of gro
     rewards (+ DAPO soft overlong penalty)      → drop groups with no signal (dynamic sampling)
     rollout_advantages: outcome + λ·step        → A (B, T) per completion token
     for each micro-batch (rows sorted by length, right-padded):
-        kv     = decoder(shared prefix), once, repeated for b rows  (share_prefix)
-        hidden = decoder(rest of prompt ‖ completion | kv)           # (b, L, H)
+        kv     = decoder(shared prefix), once, repeated             (share_prefix)
+        kv     = decoder(rest of each distinct prompt | kv), once, selected per row
+        hidden = decoder(completion | kv)                           # (b, Tc, H)
         logits = lm_head(hidden at completion positions only)        # (b, Tc, V)
         logp   = selective_log_softmax(logits, completion ids)       # (b, Tc)
         old    = logp.detach()       (on-policy: one update per batch, so ratio = 1 and the
@@ -28,7 +29,8 @@ or scaling are refused. Log-probs are of the untempered logits, like the workers
 
 FLOPs (for MFU, :meth:`PolicyTrainer.step_flops`): forward ≈ 2·N_body·T_all + 2·N_head·T_cmp
 with N_body the decoder's matmul parameters (embedding lookup excluded), N_head the LM head's,
-T_all the tokens that ran (a micro-batch's shared prefix once), T_cmp completion tokens. The
+T_all the tokens that ran (a micro-batch's shared prefix and each distinct prompt once),
+T_cmp completion tokens. The
 LoRA backward needs activation gradients through every frozen matmul (≈ the forward again)
 but no weight gradients for them, so backward ≈ 1 × forward, not the 2 × of full
 fine-tuning: step ≈ 2 × forward (+ 1 forward when β > 0). Attention score FLOPs
@@ -248,8 +250,7 @@ class PolicyTrainer:
         executed = 0  # tokens that ran through the model (a shared prefix once per batch)
         for rows in batched(order, cfg.micro_batch_size):
             mb = self._collate(rollouts, rows, adv * mask, mask)
-            executed += sum(rollouts[i].num_tokens for i in rows) - (
-                (len(rows) - 1) * self._prefix_len(mb))
+            executed += self._executed_tokens(rollouts, rows, mb)
             logits = self._completion_logits(mb)  # (b, Tc, V)
             logp = selective_log_softmax(logits, mb.completion_ids)  # (b, Tc)
             old = logp.detach()
@@ -338,28 +339,79 @@ class PolicyTrainer:
         """Logits predicting each completion token, (b, Tc, V): decoder once, LM head on the
         completion positions only (position p predicts token p + 1).
 
-        With ``share_prefix``, the ``mb.shared_prefix`` leading tokens every row has in
-        common run once (batch 1) and their keys/values are repeated for all rows; the rest
-        of each row attends to them as it would in a full forward. Autograd sums the rows'
-        gradients through the repeat, so LoRA weights get the same gradient."""
+        With ``share_prefix`` (see :meth:`_staged_hidden`) the prefix every row shares runs
+        once and each distinct prompt once; autograd sums the rows' gradients through the
+        repeats, so the LoRA weights get the same gradient as from a full forward."""
         with self._autocast():
             skip = self._prefix_len(mb)
             if skip:
-                cache = self._prefix_cache(mb.input_ids[:1, :skip], len(mb.input_ids))
-                out = self._decoder(
-                    input_ids=mb.input_ids[:, skip:], attention_mask=mb.attention_mask,
-                    use_cache=True, **{cache_keyword(self._decoder): cache},
-                )
-            else:
-                out = self._decoder(
-                    input_ids=mb.input_ids, attention_mask=mb.attention_mask, use_cache=False
-                )
-            hidden = out.last_hidden_state  # (b, L - skip, H)
+                return self._lm_head(self._staged_hidden(mb, skip))
+            out = self._decoder(
+                input_ids=mb.input_ids, attention_mask=mb.attention_mask, use_cache=False
+            )
+            hidden = out.last_hidden_state  # (b, L, H)
             tc, seq_len = mb.completion_ids.shape[1], hidden.shape[1]
             steps = torch.arange(tc, device=hidden.device)
-            pos = (mb.prompt_len[:, None] - 1 - skip + steps[None]).clamp(max=seq_len - 1)
+            pos = (mb.prompt_len[:, None] - 1 + steps[None]).clamp(max=seq_len - 1)
             picked = hidden.gather(1, pos[..., None].expand(-1, -1, hidden.shape[-1]))
             return self._lm_head(picked)  # (b, Tc, V)
+
+    def _staged_hidden(self, mb: MicroBatch, skip: int) -> torch.Tensor:
+        """Hidden states at the positions that predict each completion token, (b, Tc, H),
+        computed in three stages over one KV cache::
+
+            prefix   (1, skip)   the tokens every row shares, once; keys/values repeated
+            prompts  (U, W)      the rest of each of the U distinct prompts, left-padded to a
+                                 common end; its last position predicts completion token 0
+            answers  (b, Tc − 1) each row's completion but its last token, after its prompt's
+                                 keys/values (selected per row)
+
+        Positions are explicit (padding sits between the stages, masked), so every token
+        sees exactly what it sees in a full forward."""
+        device, kw = mb.input_ids.device, cache_keyword(self._decoder)
+        uniq, index = mb.distinct_prompts, mb.prompt_index
+        lens = mb.prompt_len.tolist()
+        width = max(lens[u] for u in uniq) - skip
+        ids = torch.full((len(uniq), width), self._pad_id, dtype=torch.long, device=device)
+        attn = torch.zeros((len(uniq), width), dtype=torch.long, device=device)
+        for k, u in enumerate(uniq):
+            n = lens[u] - skip
+            ids[k, width - n:] = mb.input_ids[u, skip:lens[u]]
+            attn[k, width - n:] = 1
+        pos = skip + (attn.cumsum(-1) - 1).clamp(min=0)
+        cache = self._prefix_cache(mb.input_ids[:1, :skip], len(uniq))
+        attn = torch.cat([attn.new_ones((len(uniq), skip)), attn], dim=1)
+        out = self._decoder(input_ids=ids, attention_mask=attn, position_ids=pos,
+                            use_cache=True, **{kw: cache})
+        rows = torch.tensor(index, device=device)
+        first = out.last_hidden_state[:, -1][rows][:, None]  # (b, 1, H)
+        tc = mb.completion_ids.shape[1]
+        if tc == 1:
+            return first
+        if len(uniq) < len(index):
+            cache.batch_select_indices(rows)
+        done = mb.attention_mask.sum(-1) - mb.prompt_len  # completion lengths
+        steps = torch.arange(tc - 1, device=device)
+        answer_attn = (steps[None] < done[:, None]).long()
+        out = self._decoder(
+            input_ids=mb.completion_ids[:, :-1],
+            attention_mask=torch.cat([attn[rows], answer_attn], dim=1),
+            position_ids=mb.prompt_len[:, None] + steps[None],
+            use_cache=True, **{kw: cache},
+        )
+        return torch.cat([first, out.last_hidden_state], dim=1)
+
+    def _executed_tokens(self, rollouts: Sequence[Rollout], rows: Sequence[int],
+                         mb: MicroBatch) -> int:
+        """Tokens of ``mb`` that run through the decoder (padding not counted): every
+        token of every row, or with ``share_prefix`` the shared prefix once, each distinct
+        prompt's rest once and each completion but its last token (:meth:`_staged_hidden`)."""
+        skip = self._prefix_len(mb)
+        if not skip:
+            return sum(rollouts[i].num_tokens for i in rows)
+        prompts = sum(len(rollouts[rows[u]].prompt_ids) - skip for u in mb.distinct_prompts)
+        answers = sum(max(len(rollouts[i].completion_ids) - 1, 0) for i in rows)
+        return skip + prompts + answers
 
     def _prefix_len(self, mb: MicroBatch) -> int:
         """Tokens of ``mb`` to run once for all rows (0: run every row in full)."""
