@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tentalis.inference import ChatRequest, decoding
+from tentalis.inference import ChatRequest, Completion, decoding
 from tentalis.inference.decoding import RowSpec, _sample
 from tentalis.inference.local import LocalInference
 from tentalis.models import kv
@@ -60,6 +60,15 @@ SYSTEM = ("Solve the problem step by step. Write each step inside step tags and 
 QUESTIONS = ["What is 2 + 3?", "Name a colour.", "Count to four, slowly and out loud.", "Hi"]
 
 
+def _assert_same_answers(got: list[Completion], want: list[Completion]) -> None:
+    for g, w in zip(got, want, strict=True):
+        assert g.completion_token_ids == w.completion_token_ids
+        assert g.prompt_token_ids == w.prompt_token_ids
+        assert g.finish_reason == w.finish_reason
+        torch.testing.assert_close(torch.tensor(g.logprobs), torch.tensor(w.logprobs),
+                                   atol=1e-4, rtol=1e-4)
+
+
 def _requests(adapter: str | None) -> list[ChatRequest]:
     return [ChatRequest([{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}],
                         max_tokens=8, temperature=t, seed=i, adapter=adapter)
@@ -91,11 +100,7 @@ async def test_a_shared_prompt_prefix_is_prefilled_once_with_the_same_answers(
         assert shares[-1] == 0
     finally:
         await llm.close()
-    for s, f in zip(shared, full, strict=True):
-        assert s.completion_token_ids == f.completion_token_ids
-        assert s.prompt_token_ids == f.prompt_token_ids
-        torch.testing.assert_close(torch.tensor(s.logprobs), torch.tensor(f.logprobs),
-                                   atol=1e-4, rtol=1e-4)
+    _assert_same_answers(shared, full)
 
 
 def test_rows_on_different_adapters_or_a_short_prefix_do_not_share() -> None:
@@ -145,11 +150,7 @@ async def test_a_group_prefills_its_prompt_once_and_drops_finished_rows_in_bunch
         await llm.close()
     lengths = {len(c.completion_token_ids) for c in grouped}
     assert len(lengths) > 2  # rows did finish at different steps
-    for g, p in zip(grouped, per_row, strict=True):
-        assert g.completion_token_ids == p.completion_token_ids
-        assert g.finish_reason == p.finish_reason
-        torch.testing.assert_close(torch.tensor(g.logprobs), torch.tensor(p.logprobs),
-                                   atol=1e-4, rtol=1e-4)
+    _assert_same_answers(grouped, per_row)
 
 
 def test_distinct_prompts_are_keyed_by_tokens_and_adapter() -> None:

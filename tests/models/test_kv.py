@@ -5,6 +5,7 @@ from __future__ import annotations
 from tentalis.models.kv import (
     MIN_SHARED_PREFIX,
     distinct_keys,
+    left_padded,
     shareable_prefix,
     shared_prefix_len,
 )
@@ -29,3 +30,10 @@ def test_shareable_prefix_needs_two_rows_and_a_long_enough_prefix() -> None:
 def test_distinct_keys_index_each_row_to_its_first_occurrence() -> None:
     assert distinct_keys([]) == ([], [])
     assert distinct_keys(["a", "b", "a", "c", "b"]) == ([0, 1, 3], [0, 1, 0, 2, 1])
+
+
+def test_left_padded_rows_end_together_with_positions_after_the_offset() -> None:
+    ids, attn, pos = left_padded([[7, 8, 9], [5]], pad_id=0, offset=10, device="cpu")
+    assert ids.tolist() == [[7, 8, 9], [0, 0, 5]]
+    assert attn.tolist() == [[1, 1, 1], [0, 0, 1]]
+    assert pos.tolist() == [[10, 11, 12], [10, 10, 10]]

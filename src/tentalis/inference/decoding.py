@@ -38,7 +38,7 @@ import torch
 
 from tentalis.errors import InferenceError
 from tentalis.inference.kvcache import buffer_cache, worth_compacting
-from tentalis.models.kv import cache_keyword, distinct_keys, shareable_prefix
+from tentalis.models.kv import cache_keyword, distinct_keys, left_padded, shareable_prefix
 
 
 @dataclass
@@ -217,15 +217,9 @@ def _generate(
     n = len(rows)
     share = shared_prefix(rows)
     uniq, expand = distinct_prompts(rows)
-    width = max(len(rows[u].prompt_ids) for u in uniq) - share
-    ids = torch.full((len(uniq), width), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(uniq), width), dtype=torch.long)
-    for i, u in enumerate(uniq):  # left padding: every prompt ends at the same column
-        rest = rows[u].prompt_ids[share:]
-        ids[i, width - len(rest) :] = torch.tensor(rest)
-        attn[i, width - len(rest) :] = 1
-    ids, attn = ids.to(device), attn.to(device)
-    pos = share + (attn.cumsum(-1) - 1).clamp(min=0)  # (U, T) real positions, pads at share
+    # left padding: every prompt ends at the same column, (U, width)
+    ids, attn, pos = left_padded([rows[u].prompt_ids[share:] for u in uniq], pad_id, share, device)
+    width = ids.shape[1]
 
     gens = []
     for r in rows:

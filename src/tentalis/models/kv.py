@@ -7,6 +7,8 @@ import inspect
 from collections.abc import Hashable, Sequence
 from typing import Any
 
+import torch
+
 #: Shorter common prefixes run per row: the saving would not pay for the extra forward call.
 MIN_SHARED_PREFIX = 16
 
@@ -53,3 +55,21 @@ def distinct_keys(keys: Sequence[Hashable]) -> tuple[list[int], list[int]]:
             first.append(i)
         index.append(seen[key])
     return first, index
+
+
+def left_padded(
+    sequences: Sequence[Sequence[int]], pad_id: int, offset: int, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(ids, attention, positions)``, each (n, longest): ``sequences`` left-padded so they
+    all end at the last column, to run after ``offset`` cached positions (a shared prefix).
+    A real token's position is ``offset`` + its index in its sequence; pads sit at ``offset``
+    (masked out, their position is never seen)."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        if seq:
+            ids[i, width - len(seq):] = torch.as_tensor(seq)
+            attn[i, width - len(seq):] = 1
+    ids, attn = ids.to(device), attn.to(device)
+    return ids, attn, offset + (attn.cumsum(-1) - 1).clamp(min=0)

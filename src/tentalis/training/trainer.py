@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from tentalis.errors import TrainingError
-from tentalis.models.kv import cache_keyword
+from tentalis.models.kv import cache_keyword, left_padded
 from tentalis.models.precision import resolve_dtype
 from tentalis.training.batch import MicroBatch, batched, collate
 from tentalis.training.config import TrainConfig
@@ -371,14 +371,8 @@ class PolicyTrainer:
         device, kw = mb.input_ids.device, cache_keyword(self._decoder)
         uniq, index = mb.distinct_prompts, mb.prompt_index
         lens = mb.prompt_len.tolist()
-        width = max(lens[u] for u in uniq) - skip
-        ids = torch.full((len(uniq), width), self._pad_id, dtype=torch.long, device=device)
-        attn = torch.zeros((len(uniq), width), dtype=torch.long, device=device)
-        for k, u in enumerate(uniq):
-            n = lens[u] - skip
-            ids[k, width - n:] = mb.input_ids[u, skip:lens[u]]
-            attn[k, width - n:] = 1
-        pos = skip + (attn.cumsum(-1) - 1).clamp(min=0)
+        rests = [mb.input_ids[u, skip:lens[u]].tolist() for u in uniq]
+        ids, attn, pos = left_padded(rests, self._pad_id, skip, device)
         cache = self._prefix_cache(mb.input_ids[:1, :skip], len(uniq))
         attn = torch.cat([attn.new_ones((len(uniq), skip)), attn], dim=1)
         out = self._decoder(input_ids=ids, attention_mask=attn, position_ids=pos,
