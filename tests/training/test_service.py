@@ -170,3 +170,24 @@ async def test_a_run_tag_keeps_an_earlier_runs_rollouts_out(tiny_model_dir, tmp_
     assert service.trainer.step == 1 and service.accepted_groups == 1
     ledger = TrainingLedger(ExperienceStore(tmp_path / "x.db"), "trainer-t")
     assert ledger.consumed_count("trained") == 2  # the two of run-2 only
+
+
+async def test_no_step_starts_once_stop_is_set(tiny_model_dir, tmp_path, tok) -> None:
+    """Three trainable groups arrive together; a stop set by the first step (what
+    ``tentalis train --max-steps 1`` does) leaves the other two untrained and unconsumed."""
+    bus = MemoryBus()
+    await bus.connect()
+    for g in ("g1", "g2", "g3"):
+        for j in range(2):
+            await bus.publish(_score(tok, g, j))
+    service = _service(bus, tiny_model_dir, tmp_path)
+    stop = asyncio.Event()
+    service.on_step = lambda m: stop.set()
+    try:
+        await asyncio.wait_for(service.run(stop), timeout=60)
+    finally:
+        service.ledger.store.close()
+    assert service.trainer.step == 1
+    assert len(service.ready) == 2
+    ledger = TrainingLedger(ExperienceStore(tmp_path / "x.db"), "trainer-t")
+    assert ledger.consumed_count("trained") == 2

@@ -107,6 +107,7 @@ class TrainerService:
         self.accepted_groups = 0  # groups kept for training (dynamic sampling's other side)
         self.seen = 0  # training rollouts taken in (trained, held or dropped)
         self.training = False
+        self._stop = asyncio.Event()  # run()'s; set: take no further step
         self.steps_done = asyncio.Condition()
         # guard=None: no guard (promotion never pauses); the `tentalis train` wiring passes
         # GuardConfig.from_settings
@@ -138,6 +139,9 @@ class TrainerService:
         return record.step
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume and train until ``stop`` is set; no step starts after that (groups still
+        waiting stay unacked, for the next run)."""
+        self._stop = stop
         await asyncio.to_thread(self.resume)
         await asyncio.to_thread(self.gate.restore)
         unlisten = await self.bus.listen([Subjects.GUARD], self._on_guard_event)
@@ -204,7 +208,7 @@ class TrainerService:
 
     async def _train_ready(self) -> None:
         need = self.trainer.config.prompts_per_step
-        while len(self.ready) >= need:
+        while len(self.ready) >= need and not self._stop.is_set():
             groups, self.ready = self.ready[:need], self.ready[need:]
             self.training = True
             try:
