@@ -264,7 +264,9 @@ def _generate(
         logp = torch.log_softmax(logits, dim=-1)
         live_t = torch.tensor(live, device=device)
         chosen = logits.argmax(-1)
-        sampled = (~greedy[live_t]).nonzero()[:, 0]
+        # rows that finished but wait in the batch for the next drop draw nothing
+        busy = torch.tensor(running, device=device)
+        sampled = (~greedy[live_t] & busy).nonzero()[:, 0]
         if len(sampled):
             idx = live_t[sampled]
             chosen[sampled] = _sample(

@@ -36,7 +36,7 @@ class BufferLayer(DynamicLayer):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
         end = self.length + key_states.shape[-2]
-        if self._k is None or end > self._k.shape[-2] or self._k.shape[0] != key_states.shape[0]:
+        if self._k is None or end > self._k.shape[-2]:
             self._grow(key_states, value_states, max(end, self.capacity))
         assert self._k is not None and self._v is not None
         self._k[:, :, self.length:end] = key_states

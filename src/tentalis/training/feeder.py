@@ -12,8 +12,8 @@ useful groups seen so far (:func:`round_size`) — with half the groups dropped,
 step samples 8 prompts at once rather than 4, then 4 again. A bigger batch costs less per
 row (the weights are read once per token for all rows; measured on SmolLM2, 2-core CPU,
 float32: 64 rows × 48 tokens in 2.6× the time of 16 rows), so this buys more useful groups
-per second. Useful groups beyond the step wait for the next
-one (at most one optimiser step old).
+per second. Useful groups beyond the step wait for the next one (at most one optimiser step
+old).
 """
 
 from __future__ import annotations

@@ -30,11 +30,10 @@ or scaling are refused. Log-probs are of the untempered logits, like the workers
 FLOPs (for MFU, :meth:`PolicyTrainer.step_flops`): forward ≈ 2·N_body·T_all + 2·N_head·T_cmp
 with N_body the decoder's matmul parameters (embedding lookup excluded), N_head the LM head's,
 T_all the tokens that ran (a micro-batch's shared prefix and each distinct prompt once),
-T_cmp completion tokens. The
-LoRA backward needs activation gradients through every frozen matmul (≈ the forward again)
-but no weight gradients for them, so backward ≈ 1 × forward, not the 2 × of full
-fine-tuning: step ≈ 2 × forward (+ 1 forward when β > 0). Attention score FLOPs
-(≈ 4·layers·L·H per token) and padding are not counted.
+T_cmp completion tokens. The LoRA backward needs activation gradients through every frozen
+matmul (≈ the forward again) but no weight gradients for them, so backward ≈ 1 × forward,
+not the 2 × of full fine-tuning: step ≈ 2 × forward (+ 1 forward when β > 0). Attention
+score FLOPs (≈ 4·layers·L·H per token) and padding are not counted.
 """
 
 from __future__ import annotations
@@ -247,7 +246,7 @@ class PolicyTrainer:
         live = [i for i in range(len(rollouts))
                 if mask[i].any() or not self.skip_untrainable_rows]
         order = sorted(live, key=lambda i: -rollouts[i].num_tokens)
-        executed = 0  # tokens that ran through the model (a shared prefix once per batch)
+        executed = 0  # tokens that ran through the decoder (see _executed_tokens)
         for rows in batched(order, cfg.micro_batch_size):
             mb = self._collate(rollouts, rows, adv * mask, mask)
             executed += self._executed_tokens(rollouts, rows, mb)
