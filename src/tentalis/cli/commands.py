@@ -306,19 +306,12 @@ async def _training_demo(bus, settings: Settings, inference, *, n_tasks: int,  #
     run_dir = settings.tentalis_home / "runs" / time.strftime("demo-%Y%m%d-%H%M%S")
     config = demo_train_config(settings, max_new_tokens)
     model_dir = _load_model_dir(settings)
-    from tentalis.training.metrics import MetricsLogger
-
-    def on_step(m) -> None:  # type: ignore[no-untyped-def]
-        logger.log(m.step, m)
-        console.print(step_line(m))
-
-    with MetricsLogger(run_dir / "tensorboard") as logger:
-        report = await run_training_demo(
-            bus, settings, inference, model_dir, config, minutes=minutes, eval_tasks=n_tasks,
-            workers=workers, level=level, train_max_new_tokens=max_new_tokens,
-            run_dir=run_dir, say=lambda m: console.print(f"[cyan]{m}"), on_step=on_step,
-            mid_evals=mid_evals,
-        )
+    report = await run_training_demo(  # step metrics go to run_dir/tensorboard
+        bus, settings, inference, model_dir, config, minutes=minutes, eval_tasks=n_tasks,
+        workers=workers, level=level, train_max_new_tokens=max_new_tokens,
+        run_dir=run_dir, say=lambda m: console.print(f"[cyan]{m}"),
+        on_step=lambda m: console.print(step_line(m)), mid_evals=mid_evals,
+    )
     print_training_report(console, report)
     out = save_training_report(run_dir / "report.json", report, config.model_dump(mode="json"))
     console.print(f"report: {out}")

@@ -1,7 +1,8 @@
 """One row of ``tentalis status``'s services table, from a service's health entry.
 
 ``processed`` is what the service counts as work: events for the loop services, answered
-HTTP requests for the gateway ones (proxy, bridge, model server). ``detail`` gathers
+HTTP requests for the gateway ones (proxy, bridge, model server). A service that ended
+with an error shows ``failed: <reason>`` as its status. ``detail`` gathers
 what is particular to a kind: a worker's or trainer's adapter; a gateway's port and errors; the
 proxy's and bridge's buffered and spooled events; the model server's adapters.
 """
@@ -20,6 +21,8 @@ def service_row(key: str, v: dict[str, Any], now: float) -> list[str]:
     state = v.get("status", "?")
     if state == "running" and age > STALE_AFTER_SECONDS:
         state = "stale"
+    elif state == "failed" and v.get("reason"):
+        state = f"failed: {v['reason']}"
     processed = v.get("processed", v.get("requests", ""))
     return [key, str(v.get("kind", "")), state, f"{age:.0f} s ago", str(processed),
             detail(v), str(v.get("pid", ""))]

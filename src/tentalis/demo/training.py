@@ -25,17 +25,12 @@ from pathlib import Path
 from tentalis.config import Settings
 from tentalis.demo.loop import LoopReport, heldout_tasks
 from tentalis.events import TaskEvent, new_id
-from tentalis.inference.adapters import AdapterStore
 from tentalis.inference.local import LocalInference
 from tentalis.services.stack import LocalStack
-from tentalis.store import ExperienceStore
-from tentalis.store.training import TrainingLedger
-from tentalis.training.checkpoint import CheckpointManager
+from tentalis.services.trainer_run import TrainerRun, TrainerRunOptions
 from tentalis.training.config import TrainConfig
 from tentalis.training.feeder import feed_rounds
 from tentalis.training.metrics import StepMetrics, learning_curve_png
-from tentalis.training.service import TrainerService, TrainerServiceConfig
-from tentalis.training.trainer import PolicyTrainer
 
 Say = Callable[[str], None]
 
@@ -72,10 +67,13 @@ async def _workers_on(stack: LocalStack, version: int, timeout: float = 60.0) ->
         await asyncio.sleep(0.05)
 
 
-async def _publish_latest(service: TrainerService) -> None:
-    """Publish the current weights unless the last published adapter already has them."""
-    if service.trainer.step and service.published_step != service.trainer.step:
-        await service.publish(service.history[-1] if service.history else None)
+@dataclass
+class _Session:
+    before: LoopReport
+    after: LoopReport
+    eval_points: list[tuple[int, float]]
+    rounds: int
+    train_seconds: float
 
 
 async def run_training_demo(
@@ -85,67 +83,64 @@ async def run_training_demo(
     mid_evals: int = 1,
 ) -> TrainingDemoReport:
     """``mid_evals`` extra held-out evaluations split the training budget evenly (the
-    training clock is paused while they run), giving the learning curve its middle points."""
-    trainer = await asyncio.to_thread(PolicyTrainer, model_dir, config)
-    store = ExperienceStore(settings.store_path)
-    service = TrainerService(
-        bus, trainer, TrainingLedger(store, f"demo-{run_dir.name}"),
-        CheckpointManager(run_dir / "checkpoints", keep_last=config.keep_checkpoints),
-        AdapterStore(settings.tentalis_home / "adapters"),
-        TrainerServiceConfig(trainer_id=f"demo-{run_dir.name}", run_tag=run_dir.name),
-        on_step=on_step,
+    training clock is paused while they run), giving the learning curve its middle points.
+    Step metrics are logged under ``run_dir/tensorboard``."""
+    run = await TrainerRun.build(bus, settings, config, TrainerRunOptions(
+        trainer_id=f"demo-{run_dir.name}", run_tag=run_dir.name,
+        checkpoint_dir=run_dir / "checkpoints", metrics_dir=run_dir / "tensorboard",
         compute_lock=inference.model_lock,  # one of sampling or training at a time
-    )
+        on_step=on_step, guarded=False, heartbeat=False,
+    ), model_dir=model_dir)
+    service, trainer = run.service, run.trainer
     held = heldout_tasks(settings, eval_tasks, level=level, max_new_tokens=train_max_new_tokens)
-    stop = asyncio.Event()
-    try:
-        async with LocalStack(bus, inference, settings, workers=workers) as stack:
-            # the trainer acks and skips what is not this run's (held-out results, rollouts an
-            # interrupted earlier run left unacked) while the base model is evaluated
-            runner = asyncio.create_task(service.run(stop))
-            say("evaluating the base model on the held-out split")
-            before = await evaluate(stack, held)
-            eval_points = [(0, before.accuracy)]
-            say(f"training for {minutes:g} min (adapter hot-swapped into the workers)")
 
-            async def swapped() -> None:
-                if service.published:
-                    await _workers_on(stack, service.published[-1].version)
+    async def session(stack: LocalStack, run: TrainerRun) -> _Session:
+        say("evaluating the base model on the held-out split")
+        before = await evaluate(stack, held)
+        eval_points = [(0, before.accuracy)]
+        say(f"training for {minutes:g} min (adapter hot-swapped into the workers)")
 
-            rounds, train_seconds = 0, 0.0
-            for segment in range(mid_evals + 1):
-                budget = minutes * 60 / (mid_evals + 1)
-                t0 = time.monotonic()
-                rounds += await feed_rounds(
-                    stack.manager, service, runner,
-                    until=lambda t0=t0, budget=budget: time.monotonic() - t0 >= budget,
-                    seed=settings.tentalis_seed, level=level, first_round=rounds,
-                    max_new_tokens=train_max_new_tokens, after_step=swapped,
-                    run_tag=run_dir.name,
-                )
-                train_seconds += time.monotonic() - t0
-                if segment < mid_evals and trainer.step:
-                    await _publish_latest(service)
-                    await swapped()
-                    say(f"held-out check at step {trainer.step} (training clock paused)")
-                    mid = await evaluate(stack, held)
-                    eval_points.append((trainer.step, mid.accuracy))
-                    say(f"step {trainer.step}: held-out accuracy {mid.accuracy:.1%}")
-            await _publish_latest(service)
+        async def swapped() -> None:
             if service.published:
                 await _workers_on(stack, service.published[-1].version)
-            say("evaluating the trained adapter on the held-out split")
-            after = await evaluate(stack, held)
-            stop.set()
-            runner.cancel()
-            await stack.drain()
-    finally:
-        store.close()
+
+        assert run.runner is not None
+        rounds, train_seconds = 0, 0.0
+        for segment in range(mid_evals + 1):
+            budget = minutes * 60 / (mid_evals + 1)
+            t0 = time.monotonic()
+            rounds += await feed_rounds(
+                stack.manager, service, run.runner,
+                until=lambda t0=t0, budget=budget: time.monotonic() - t0 >= budget,
+                seed=settings.tentalis_seed, level=level, first_round=rounds,
+                max_new_tokens=train_max_new_tokens, after_step=swapped,
+                run_tag=run_dir.name,
+            )
+            train_seconds += time.monotonic() - t0
+            if segment < mid_evals and trainer.step:
+                await run.publish_latest()
+                await swapped()
+                say(f"held-out check at step {trainer.step} (training clock paused)")
+                mid = await evaluate(stack, held)
+                eval_points.append((trainer.step, mid.accuracy))
+                say(f"step {trainer.step}: held-out accuracy {mid.accuracy:.1%}")
+        await run.publish_latest()
+        await swapped()
+        say("evaluating the trained adapter on the held-out split")
+        after = await evaluate(stack, held)
+        return _Session(before, after, eval_points, rounds, train_seconds)
+
+    async with LocalStack(bus, inference, settings, workers=workers) as stack:
+        # the trainer acks and skips what is not this run's (held-out results, rollouts an
+        # interrupted earlier run left unacked) while the base model is evaluated
+        done = await run.run(lambda run: session(stack, run))
+        await stack.drain()
+    assert done is not None
     report = TrainingDemoReport(
-        before=before, after=after, steps=list(service.history),
-        adapter_versions=[v.version for v in service.published], rounds=rounds,
-        dropped_groups=service.dropped_groups, train_seconds=train_seconds,
-        eval_points=[*eval_points, (trainer.step, after.accuracy)],
+        before=done.before, after=done.after, steps=list(service.history),
+        adapter_versions=[v.version for v in service.published], rounds=done.rounds,
+        dropped_groups=service.dropped_groups, train_seconds=done.train_seconds,
+        eval_points=[*done.eval_points, (trainer.step, done.after.accuracy)],
     )
     if report.steps:
         report.curve = learning_curve_png(

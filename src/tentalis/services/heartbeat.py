@@ -1,5 +1,9 @@
 """Heartbeats: each service's entry in the bus's health bucket, read by ``tentalis status``.
 
+A service's last entry says how it ended: ``stopped``, or ``failed`` with a ``reason``
+(``"<ExceptionType>: <message>"``) — run the service inside :func:`reporting_health` and an
+exception that leaves it is reported that way, then re-raised.
+
 A beat is best effort and never holds the service up: a put that does not finish within
 ``put_timeout`` seconds is abandoned, a failing put or stats function is logged and the
 next beat tries again, and while the bus is unavailable beats are skipped. Services that
@@ -16,7 +20,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tentalis.bus.base import Bus
@@ -84,9 +89,10 @@ async def heartbeat(
     *,
     interval: float = HEARTBEAT_SECONDS,
     put_timeout: float = PUT_TIMEOUT_SECONDS,
+    failure: Callable[[], str | None] | None = None,
 ) -> None:
-    """Publish this service's health every ``interval`` seconds until ``stop``, then
-    a last ``stopped`` entry."""
+    """Publish this service's health every ``interval`` seconds until ``stop``, then a
+    last entry: ``stopped``, or ``failed`` with ``reason`` when ``failure()`` names one."""
     source = _source(bus)
     started = time.time()
     while not stop.is_set():
@@ -98,8 +104,59 @@ async def heartbeat(
         })
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
+    reason = failure() if failure is not None else None
+    end = {"status": "stopped"} if reason is None else {"status": "failed", "reason": reason}
     await _put(source, service_id, put_timeout, {
-        "service": service_id, "kind": kind, "status": "stopped", "last_beat": time.time()})
+        "service": service_id, "kind": kind, **end, "last_beat": time.time()})
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A failure as a health entry names it: ``"<ExceptionType>: <message>"``."""
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+@dataclass
+class Ending:
+    """How a service run inside :func:`reporting_health` ended (None: it stopped)."""
+
+    reason: str | None = None
+
+    def fail(self, reason: str) -> None:
+        """Report the service ``failed`` with ``reason`` (the first reason given stays)."""
+        if self.reason is None:
+            self.reason = reason
+
+
+@contextlib.asynccontextmanager
+async def reporting_health(
+    bus: Bus | BusSource,
+    service_id: str,
+    kind: str,
+    stats: Stats,
+    *,
+    interval: float = HEARTBEAT_SECONDS,
+    put_timeout: float = PUT_TIMEOUT_SECONDS,
+) -> AsyncIterator[Ending]:
+    """Heartbeats while the block runs; the last entry goes out when it ends.
+
+    That entry is ``failed`` with a reason when the block called ``ending.fail(reason)`` or
+    an exception left it (the exception is re-raised), else ``stopped``. A cancelled block
+    (Ctrl-C, shutdown) counts as stopped."""
+    ending = Ending()
+    stop = asyncio.Event()
+    beat = asyncio.ensure_future(heartbeat(
+        bus, service_id, kind, stats, stop, interval=interval, put_timeout=put_timeout,
+        failure=lambda: ending.reason))
+    try:
+        yield ending
+    except Exception as exc:
+        ending.fail(failure_reason(exc))
+        raise
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await beat
 
 
 def _source(bus: Bus | BusSource) -> BusSource:

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from tentalis.bus import EmbeddedNats, NatsBus, resolve_nats
 from tentalis.config import Settings
-from tentalis.services.heartbeat import heartbeat
+from tentalis.services.heartbeat import heartbeat, reporting_health
 
-__all__ = ["connected_bus", "heartbeat", "nats_connector", "setup_logging",
+__all__ = ["connected_bus", "heartbeat", "nats_connector", "reporting_health", "setup_logging",
            "stop_on_signals"]
 
 

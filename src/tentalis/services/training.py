@@ -1,34 +1,25 @@
 """``tentalis train``: the trainer service as its own process (wiring only).
 
 It consumes scored rollouts from JetStream as they arrive, trains, checkpoints, and
-publishes adapter versions the workers hot-swap. With ``feed_level`` it also drives
-sampling rounds from the math suite through the running manager/workers.
+publishes adapter versions the workers hot-swap (see :class:`TrainerRun`). With
+``feed_level`` it also drives sampling rounds from the math suite through the running
+manager/workers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
-
-from pydantic import ValidationError
 
 from tentalis.agents.manager import Manager, ManagerConfig
 from tentalis.agents.review import RuleReviewer
 from tentalis.config import Settings
-from tentalis.errors import ConfigError, PrerequisiteError
-from tentalis.inference.adapters import AdapterStore
-from tentalis.models import ModelStore
-from tentalis.rewards.guard import GuardConfig
-from tentalis.services.runtime import connected_bus, heartbeat, stop_on_signals
-from tentalis.store import ExperienceStore
-from tentalis.store.training import TrainingLedger
-from tentalis.training.checkpoint import CheckpointManager
+from tentalis.errors import PrerequisiteError
+from tentalis.services.runtime import connected_bus, stop_on_signals
+from tentalis.services.trainer_run import TrainerRun, TrainerRunOptions
 from tentalis.training.config import TrainConfig
 from tentalis.training.feeder import feed_rounds
-from tentalis.training.metrics import MetricsLogger, StepMetrics
-from tentalis.training.service import TrainerService, TrainerServiceConfig
-from tentalis.training.trainer import PolicyTrainer
+from tentalis.training.metrics import StepMetrics
+from tentalis.training.service import TrainerService
 
 
 def check_backend(backend: str) -> None:
@@ -37,14 +28,6 @@ def check_backend(backend: str) -> None:
             "the OpenRLHF backend (Ray + vLLM + DeepSpeed) is not available in this build; "
             "use `--backend standalone` (CPU or CUDA, whichever is present)"
         )
-
-
-def guard_config(settings: Settings) -> GuardConfig:
-    """The reward-hacking guard's thresholds from the GUARD_* settings."""
-    try:
-        return GuardConfig.from_settings(settings)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid GUARD_* settings: {exc.errors()[0]['msg']}") from None
 
 
 async def run_trainer(
@@ -59,60 +42,26 @@ async def run_trainer(
     max_new_tokens: int = 48,
     on_step: Callable[[StepMetrics], None] | None = None,
 ) -> TrainerService:
+    """Train until SIGINT/SIGTERM or ``max_steps``; a crash raises TrainingError."""
     check_backend(backend)
-    guard = guard_config(settings)
-    model_dir = ModelStore(settings.tentalis_home).resolve(settings.llm_model)
-    trainer = await asyncio.to_thread(PolicyTrainer, model_dir, config)
-    home = settings.tentalis_home
-    logger = MetricsLogger(home / "runs" / f"{trainer_id}-{config.adapter_name}")
-    stop = asyncio.Event()
-    stop_on_signals(stop)
-
-    def stepped(m: StepMetrics) -> None:
-        logger.log(m.step, m)
-        if on_step is not None:
-            on_step(m)
-        if max_steps is not None and m.step >= max_steps:
-            stop.set()
-
-    store = ExperienceStore(settings.store_path)
     async with connected_bus(settings) as bus:
-        service = TrainerService(
-            bus, trainer, TrainingLedger(store, trainer_id),
-            CheckpointManager(home / "checkpoints" / f"{trainer_id}-{config.adapter_name}",
-                              keep_last=config.keep_checkpoints),
-            AdapterStore(home / "adapters"),
-            TrainerServiceConfig(trainer_id=trainer_id, target_worker=target_worker),
-            on_step=stepped,
-            guard=guard,
-        )
-        runner = asyncio.create_task(service.run(stop))
-        beat = asyncio.ensure_future(heartbeat(
-            bus, trainer_id, "trainer",
-            lambda: {"processed": trainer.step, "adapter": config.adapter_name,
-                     "adapter_version": service.published[-1].version
-                     if service.published else None, **service.gate.health()}, stop))
-        try:
-            if feed_level:
-                manager = Manager(bus, RuleReviewer(), ManagerConfig(
-                    manager_id=f"{trainer_id}-feeder",
-                    task_timeout=settings.task_timeout_seconds,
-                    max_in_flight=settings.manager_max_in_flight))
-                await feed_rounds(manager, service, runner, until=stop.is_set,
+        run = await TrainerRun.build(bus, settings, config, TrainerRunOptions(
+            trainer_id=trainer_id, target_worker=target_worker, on_step=on_step,
+            max_steps=max_steps))
+        stop_on_signals(run.stop)
+
+        async def feed(run: TrainerRun) -> None:
+            assert feed_level is not None and run.runner is not None
+            manager = Manager(bus, RuleReviewer(), ManagerConfig(
+                manager_id=f"{trainer_id}-feeder",
+                task_timeout=settings.task_timeout_seconds,
+                max_in_flight=settings.manager_max_in_flight))
+            try:
+                await feed_rounds(manager, run.service, run.runner, until=run.stop.is_set,
                                   seed=settings.tentalis_seed, level=feed_level,
                                   max_new_tokens=max_new_tokens)
+            finally:
                 await manager.stop_tracking()
-            else:
-                await stop.wait()
-        finally:
-            stop.set()
-            if trainer.step and service.published_step != trainer.step:
-                await service.publish(service.history[-1] if service.history else None)
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await runner
-            with contextlib.suppress(Exception):
-                await beat
-            logger.close()
-            store.close()
-    return service
+
+        await run.run(feed if feed_level else None)
+    return run.service

@@ -107,6 +107,7 @@ class TrainerService:
         self.accepted_groups = 0  # groups kept for training (dynamic sampling's other side)
         self.seen = 0  # training rollouts taken in (trained, held or dropped)
         self.training = False
+        self.busy = False  # a batch is in hand (a step, a save): cancel run() only while not
         self._stop = asyncio.Event()  # run()'s; set: take no further step
         self.steps_done = asyncio.Condition()
         # guard=None: no guard (promotion never pauses); the `tentalis train` wiring passes
@@ -148,7 +149,11 @@ class TrainerService:
         keepalive = asyncio.ensure_future(self._keep_alive(stop))
         try:
             async for batch in self.bus.consume(self.spec()):
-                await self.handle_batch(batch)
+                self.busy = True
+                try:
+                    await self.handle_batch(batch)
+                finally:
+                    self.busy = False
                 if stop.is_set():
                     break
         finally:
