@@ -35,3 +35,9 @@ def test_worker_row_keeps_its_adapter() -> None:
     r = row({"service": "worker-01", "kind": "worker", "status": "running", "last_beat": NOW,
              "processed": 5, "adapter": "policy", "adapter_version": 3})
     assert r["detail"] == "policy v3"
+
+
+def test_a_failed_service_shows_its_reason_and_never_turns_stale() -> None:
+    r = row({"service": "trainer-01", "kind": "trainer", "status": "failed",
+             "reason": "RuntimeError: injected fault", "last_beat": NOW - 600})
+    assert r["status"] == "failed: RuntimeError: injected fault"

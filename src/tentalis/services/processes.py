@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +10,7 @@ from tentalis.bus.consumer import run_batch_consumer
 from tentalis.config import Settings
 from tentalis.inference.factory import create_inference
 from tentalis.services.components import make_manager, make_recorder, make_scorer, make_worker
-from tentalis.services.runtime import connected_bus, heartbeat, stop_on_signals
+from tentalis.services.runtime import connected_bus, reporting_health, stop_on_signals
 
 SERVICES = ("recorder", "scorer", "manager", "worker")
 
@@ -24,13 +23,12 @@ async def _with_heartbeat(
     stop: asyncio.Event,
     body: Awaitable[Any],
 ) -> None:
-    beat = asyncio.ensure_future(heartbeat(bus, service_id, kind, stats, stop))
-    try:
-        await body
-    finally:
-        stop.set()
-        with contextlib.suppress(Exception):
-            await beat
+    """Run ``body`` with heartbeats; an error out of it ends them with ``failed: <reason>``."""
+    async with reporting_health(bus, service_id, kind, stats):
+        try:
+            await body
+        finally:
+            stop.set()
 
 
 async def run_service(kind: str, settings: Settings, stop: asyncio.Event | None = None) -> None:
