@@ -243,3 +243,20 @@ async def test_a_max_steps_run_exits_0_and_status_shows_it_stopped(
         assert done.returncode == 0, done.stderr[-3000:]
         assert "stopped" in _service_row(env, "trainer-t")
     assert AdapterStore(tmp_path / "home" / "adapters").versions("t") == [1]
+
+
+async def test_a_service_that_stops_consuming_on_its_own_fails_the_run(
+    settings: Settings,
+) -> None:
+    bus = MemoryBus()
+    await bus.connect()
+    run = await TrainerRun.build(bus, settings, _config(1),
+                                 TrainerRunOptions(trainer_id="trainer-t", heartbeat=False))
+
+    async def lose_the_bus(run: TrainerRun) -> None:
+        await asyncio.sleep(0.2)
+        await bus.close()  # the service's consumer ends without a stop
+        await asyncio.sleep(3600)
+
+    with pytest.raises(TrainingError, match="stopped consuming before the run ended"):
+        await asyncio.wait_for(run.run(lose_the_bus), 60)

@@ -142,13 +142,13 @@ class TrainerRun:
                     await asyncio.wait({self.runner, work},
                                        return_when=asyncio.FIRST_COMPLETED)
                 finally:
-                    service_ended = self.runner.done()  # before the run asked it to stop
+                    early = self.crash()  # the service ended before the run asked it to stop
                     self.stop.set()
                     if not work.done():
                         work.cancel()  # the service is gone (or the run is): stop the feeder
                     await asyncio.wait({work})
                     await self._end_service()
-                crash = self.crash() if service_ended else None
+                crash = early or self.crash()  # or its last batch failed
                 if crash is not None:
                     reason = failure_reason(crash)
                     log.error("trainer %s failed", self.options.trainer_id, exc_info=crash)
