@@ -1,4 +1,4 @@
-"""MathVerifier and ExactMatchVerifier, and the arithmetic claim checker under them."""
+"""ExactMatchVerifier: normalised string answers against the ground truth."""
 
 from __future__ import annotations
 

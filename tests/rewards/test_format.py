@@ -1,4 +1,4 @@
-"""FormatScorer's partial credit and LenientMathScorer's formula, case by case."""
+"""FormatScorer's partial credit, case by case."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""WeightedScorer against hand-computed numbers, and scorer_for."""
+"""WeightedScorer against hand-computed numbers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MathVerifier and ExactMatchVerifier, and the arithmetic claim checker under them."""
+"""answers_match: numbers compared as numbers, other answers after normalisation."""
 
 from __future__ import annotations
 

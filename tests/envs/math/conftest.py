@@ -1,3 +1,5 @@
+"""``make_result(text, answer)`` for the math scorer tests (as in tests/rewards)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

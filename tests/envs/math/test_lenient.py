@@ -1,4 +1,4 @@
-"""FormatScorer's partial credit and LenientMathScorer's formula, case by case."""
+"""LenientMathScorer's formula, case by case."""
 
 from __future__ import annotations
 

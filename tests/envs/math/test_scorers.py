@@ -1,4 +1,4 @@
-"""WeightedScorer against hand-computed numbers, and scorer_for."""
+"""The math environment's scorers, as scorer_for finds them once it is registered."""
 
 from __future__ import annotations
 

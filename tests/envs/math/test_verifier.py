@@ -1,4 +1,4 @@
-"""MathVerifier and ExactMatchVerifier, and the arithmetic claim checker under them."""
+"""MathVerifier and the arithmetic claim checker under it; verifiers need ground truth."""
 
 from __future__ import annotations
 
