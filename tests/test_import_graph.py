@@ -101,10 +101,23 @@ def test_importing_every_module_registers_nothing_until_load_environments() -> N
         for m in pkgutil.walk_packages(tentalis.__path__, "tentalis."):
             if not m.name.endswith("__main__"):
                 importlib.import_module(m.name)
-        from tentalis.envs import environment_names, load_environments
-        from tentalis.rewards.registry import _GENERIC, scored_environments
+        from tentalis.envs import environment_names, get_environment, load_environments
+        from tentalis.errors import ScoringError
+        from tentalis.rewards.registry import _GENERIC, scored_environments, scorer_for
         assert environment_names() == [] and scored_environments() == [] and not _GENERIC, (
             environment_names(), scored_environments(), sorted(_GENERIC))
+        try:
+            get_environment("math")
+        except KeyError as exc:
+            assert "load_environments" in str(exc), exc
+        else:
+            raise AssertionError("an environment was found before load_environments()")
+        try:
+            scorer_for("math")
+        except ScoringError as exc:
+            assert "load_environments" in str(exc), exc
+        else:
+            raise AssertionError("a scorer was found before load_environments()")
         assert load_environments() == ["gui", "math", "swe", "terminal"], environment_names()
         assert scored_environments() == ["gui", "math", "swe", "terminal"]
         assert sorted(_GENERIC) == ["combined", "judge"]

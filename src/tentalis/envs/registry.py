@@ -35,11 +35,12 @@ def environment_names() -> list[str]:
 
 
 def _register_builtins() -> None:
-    from tentalis.envs import gui, math, swe, terminal
+    from tentalis.envs import gui, swe, terminal
+    from tentalis.envs import math as math_env
     from tentalis.rewards.builtins import register_builtin_scorers
 
     register_builtin_scorers()
-    for package in (math, terminal, swe, gui):
+    for package in (math_env, terminal, swe, gui):
         package.register()
 
 
