@@ -41,3 +41,9 @@ def test_a_failed_service_shows_its_reason_and_never_turns_stale() -> None:
     r = row({"service": "trainer-01", "kind": "trainer", "status": "failed",
              "reason": "RuntimeError: injected fault", "last_beat": NOW - 600})
     assert r["status"] == "failed: RuntimeError: injected fault"
+
+
+def test_worker_row_lists_its_environments() -> None:
+    r = row({"service": "worker-01", "kind": "worker", "status": "running", "last_beat": NOW,
+             "processed": 0, "adapter": None, "environments": ["math", "myenv"]})
+    assert r["detail"] == "base · envs: math, myenv"
