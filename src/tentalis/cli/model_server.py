@@ -32,7 +32,7 @@ def serve_model(
 
 def _key_file(file: Path | None) -> Path:
     settings = load_settings()
-    return file or settings.gateway_api_key_file or settings.tentalis_home / "gateway_keys"
+    return file or settings.gateway.api_key_file or settings.tentalis_home / "gateway_keys"
 
 
 @keys_app.command("add")

@@ -60,10 +60,10 @@ def calibrate(
     out = out or settings.tentalis_home / "calibration" / time.strftime("%Y%m%d-%H%M%S")
     command = _command("calibrate", {
         "tasks": tasks, "level": level, "source": source, "samples": samples,
-        "votes": settings.judge_votes,
-        "aggregate": settings.judge_aggregate, "max_new_tokens": max_new_tokens,
-        "results": results, "out": out, "model": settings.llm_model,
-        "judge_model": settings.judge_model, "seed": settings.tentalis_seed})
+        "votes": settings.judge.votes,
+        "aggregate": settings.judge.aggregate, "max_new_tokens": max_new_tokens,
+        "results": results, "out": out, "model": settings.inference.model,
+        "judge_model": settings.judge.model, "seed": settings.tentalis_seed})
     asyncio.run(_calibrate(settings, tasks=tasks, level=level, source=source, samples=samples,
                            max_new_tokens=max_new_tokens, results_file=results, out=out,
                            command=command))
@@ -86,12 +86,13 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, source: str,
     from tentalis.rewards.judge_factory import judge_config, judge_inference, judge_settings
 
     js = judge_settings(settings)
-    same_model = (js.inference_backend, js.llm_model, js.inference_base_url) == (
-        settings.inference_backend, settings.llm_model, settings.resolved_inference_base_url())
+    same_model = (js.inference.backend, js.inference.model, js.inference.base_url) == (
+        settings.inference.backend, settings.inference.model,
+        settings.inference.resolved_base_url())
     stored = read_results(results_file) if results_file is not None else None  # fail early
     worker = None
     if (results_file is None and source == "model") or same_model:
-        with console.status(f"loading {settings.llm_model}"):
+        with console.status(f"loading {settings.inference.model}"):
             worker = await asyncio.to_thread(create_inference, settings)
     try:
         if results_file is not None:
@@ -110,7 +111,7 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, source: str,
                     worker, task_list, samples=samples, max_new_tokens=max_new_tokens,
                     seed=settings.tentalis_seed)
             origin = f"generated: math/{level}, {samples} sample(s) per task at T=0.7"
-            author = settings.llm_model
+            author = settings.inference.model
         judge_client = worker if same_model and worker else judge_inference(settings)
         judge = JudgeScorer(judge_client, judge_config(settings))
         with console.status(f"judging {sum(len(r.steps) for r in results)} steps"):

@@ -59,8 +59,8 @@ class ModelUpdateFollower:
         """Following NATS_URL (never starting a server) as MODEL_SERVER_ID, for WORKER_ADAPTER."""
         from tentalis.services.runtime import nats_connector  # services build on gateway
 
-        return cls(served, nats_connector(settings), server_id=settings.model_server_id,
-                   adapter=settings.worker_adapter)
+        return cls(served, nats_connector(settings), server_id=settings.gateway.model_server_id,
+                   adapter=settings.worker.follow_adapter)
 
     # --- what to apply ------------------------------------------------------------------
     def follows(self, adapter_name: str) -> bool:

@@ -51,19 +51,19 @@ class ProxyConfig(BaseModel):
     def from_settings(cls, settings: Any, **overrides: Any) -> ProxyConfig:
         """Unset INTERCEPT_BACKEND_URL means tentalis's own model server (which
         ``tentalis serve`` runs unless MODEL_SERVER_ENABLED is false)."""
-        backend = settings.intercept_backend_url
+        backend = settings.gateway.intercept_backend_url
         if not backend:
-            if not settings.model_server_enabled:
+            if not settings.gateway.model_server_enabled:
                 raise ConfigError(
                     "INTERCEPT_BACKEND_URL is unset and MODEL_SERVER_ENABLED is false: the "
                     "proxy has nothing to forward to; set INTERCEPT_BACKEND_URL (e.g. "
                     "http://localhost:11434/v1) or enable the model server")
-            backend = f"http://127.0.0.1:{settings.model_server_port}/v1"
+            backend = f"http://127.0.0.1:{settings.gateway.model_server_port}/v1"
         try:
             return cls(
                 backend_url=backend,
-                backend_api_key=settings.intercept_backend_api_key,
-                timeout_s=settings.intercept_timeout_seconds,
+                backend_api_key=settings.gateway.intercept_backend_api_key,
+                timeout_s=settings.gateway.intercept_timeout_seconds,
                 spool_path=settings.tentalis_home / "spool" / "proxy.jsonl",
                 **overrides,
             )

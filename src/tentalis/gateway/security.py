@@ -103,19 +103,19 @@ class SecurityConfig(BaseModel):
     @classmethod
     def from_settings(cls, settings: Any) -> SecurityConfig:
         """Keys from ``GATEWAY_API_KEYS`` and the key file; limits from ``GATEWAY_*``."""
-        key_file = settings.gateway_api_key_file
+        key_file = settings.gateway.api_key_file
         if key_file is None and (settings.tentalis_home / "gateway_keys").is_file():
             key_file = settings.tentalis_home / "gateway_keys"
-        env = settings.gateway_api_keys.get_secret_value() if settings.gateway_api_keys else None
+        env = settings.gateway.api_keys.get_secret_value() if settings.gateway.api_keys else None
         ring = KeyRing.load(key_file, env)
         hashes = tuple(f"hmac-sha256${e.salt.hex()}${e.digest.hex()}" for e in ring.entries)
         return cls(
             key_hashes=hashes,
-            max_body_bytes=settings.gateway_max_body_bytes,
-            max_n=settings.gateway_max_n,
-            max_tokens=settings.gateway_max_tokens,
-            max_messages=settings.gateway_max_messages,
-            rate_limit_per_minute=settings.gateway_rate_limit_per_minute,
+            max_body_bytes=settings.gateway.max_body_bytes,
+            max_n=settings.gateway.max_n,
+            max_tokens=settings.gateway.max_tokens,
+            max_messages=settings.gateway.max_messages,
+            rate_limit_per_minute=settings.gateway.rate_limit_per_minute,
         )
 
 

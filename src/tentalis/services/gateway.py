@@ -33,13 +33,13 @@ log = logging.getLogger(__name__)
 def gateway_children(settings: Settings) -> list[str]:
     """The gateway services ``tentalis serve`` runs: the bridge unless BRIDGE_ENABLED is
     false, the proxy when INTERCEPT_ENABLED is true."""
-    return [name for name, on in (("bridge", settings.bridge_enabled),
-                                  ("proxy", settings.intercept_enabled)) if on]
+    return [name for name, on in (("bridge", settings.gateway.bridge_enabled),
+                                  ("proxy", settings.gateway.intercept_enabled)) if on]
 
 
 def _security(settings: Settings) -> SecurityConfig:
     security = SecurityConfig.from_settings(settings)
-    check_bind(settings.gateway_host, security)
+    check_bind(settings.gateway.host, security)
     return security
 
 
@@ -55,7 +55,7 @@ async def publisher_stats(publisher: EventPublisher) -> dict[str, Any]:
 async def _serve(app: Any, settings: Settings, port: int, kind: str,
                  bus: Bus | BusSource, publisher: EventPublisher) -> None:
     install_log_redaction()
-    service = HttpService(app, host=settings.gateway_host, port=port, kind=kind, bus=bus,
+    service = HttpService(app, host=settings.gateway.host, port=port, kind=kind, bus=bus,
                           stats=lambda: publisher_stats(publisher))
     await service.serve()
 
@@ -71,11 +71,11 @@ async def run_proxy(settings: Settings) -> None:
     connect = nats_connector(settings)
     publisher = EventPublisher(connect, Spool(config.spool_path))
     app = create_proxy_app(config, publisher, _security(settings))
-    log.info("intercept proxy on %s:%d → %s", settings.gateway_host, settings.intercept_port,
-             config.root)
+    log.info("intercept proxy on %s:%d → %s", settings.gateway.host,
+             settings.gateway.intercept_port, config.root)
     beats = OptionalBus(connect)  # not the publisher's: a beat never waits on its flushes
     try:
-        await _serve(app, settings, settings.intercept_port, "proxy", beats.get, publisher)
+        await _serve(app, settings, settings.gateway.intercept_port, "proxy", beats.get, publisher)
     finally:
         await beats.close()
 
@@ -91,9 +91,9 @@ async def run_bridge(settings: Settings) -> None:
         store = ExperienceStore(settings.store_path)
         publisher = EventPublisher(bus, Spool(settings.tentalis_home / "spool" / "bridge.jsonl"))
         app = create_bridge_app(bus, publisher, store, security)
-        log.info("bridge on %s:%d (NATS %s)", settings.gateway_host, settings.bridge_port,
+        log.info("bridge on %s:%d (NATS %s)", settings.gateway.host, settings.gateway.bridge_port,
                  bus.url)
         try:
-            await _serve(app, settings, settings.bridge_port, "bridge", bus, publisher)
+            await _serve(app, settings, settings.gateway.bridge_port, "bridge", bus, publisher)
         finally:
             store.close()

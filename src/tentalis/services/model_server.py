@@ -41,23 +41,23 @@ async def run_model_server(settings: Settings, port: int | None = None) -> None:
     setup_logging(settings)
     install_log_redaction()
     security = SecurityConfig.from_settings(settings)
-    check_bind(settings.gateway_host, security)
+    check_bind(settings.gateway.host, security)
     inference = await asyncio.to_thread(create_inference, settings)
     store = AdapterStore(settings.tentalis_home / "adapters")
     app = create_model_app(inference, store, security,
-                           default_max_tokens=settings.max_new_tokens)
+                           default_max_tokens=settings.inference.max_new_tokens)
     updates = ModelUpdateFollower.from_settings(app.state.served, settings).start()
     try:
-        name = settings.worker_adapter
+        name = settings.worker.follow_adapter
         if store.versions(name):
             key = await app.state.served.load(name, name)
             log.info("serving %s@%d as %r", *key, name)
-        port = port or settings.model_server_port
+        port = port or settings.gateway.model_server_port
         log.info("model server for %s on %s:%d (%d API key(s))", inference.model_name,
-                 settings.gateway_host, port, len(security.key_ring))
+                 settings.gateway.host, port, len(security.key_ring))
         beats = OptionalBus(nats_connector(settings))
         try:
-            await HttpService(app, host=settings.gateway_host, port=port, kind="model-server",
+            await HttpService(app, host=settings.gateway.host, port=port, kind="model-server",
                               bus=beats.get, stats=lambda: model_server_stats(app),
                               lifespan="off").serve()
         finally:
