@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from tentalis.cli.errors import exits_cleanly
+from tentalis.cli.options import setting_option
 from tentalis.config import load_settings
 
 keys_app = typer.Typer(help="Gateway API keys, stored hashed (GATEWAY_API_KEY_FILE).",
@@ -19,9 +20,9 @@ KeyFile = Annotated[Path | None, typer.Option(
 
 @exits_cleanly
 def serve_model(
-    port: Annotated[int | None, typer.Option(help="MODEL_SERVER_PORT.")] = None,
-    host: Annotated[str | None, typer.Option(help="Bind address (GATEWAY_HOST).")] = None,
-    model: Annotated[str | None, typer.Option(help="LLM_MODEL.")] = None,
+    port: Annotated[int | None, setting_option("gateway", "model_server_port")] = None,
+    host: Annotated[str | None, setting_option("gateway", "host")] = None,
+    model: Annotated[str | None, setting_option("inference", "model")] = None,
 ) -> None:
     """Serve the model over an OpenAI-compatible API, with adapters from the store."""
     from tentalis.services.model_server import run_model_server

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tentalis.cli.errors import exits_cleanly
+from tentalis.cli.options import setting_option
 from tentalis.config import Settings, load_settings
 from tentalis.errors import ConfigError
 
@@ -40,16 +41,16 @@ def calibrate(
         help="model: the local model answers (sampled, T=0.7); reference: a right and a "
              "planted-slip written solution per task.")] = "model",
     samples: Annotated[int, Opt(min=1, help="Sampled answers per task (--source model).")] = 1,
-    votes: Annotated[int | None, Opt(min=1, help="Judgements per item (JUDGE_VOTES).")] = None,
-    aggregate: Annotated[str | None, Opt(help="vote | mean (JUDGE_AGGREGATE).")] = None,
+    votes: Annotated[int | None, setting_option("judge", "votes", min=1)] = None,
+    aggregate: Annotated[str | None, setting_option("judge", "aggregate")] = None,
     max_new_tokens: Annotated[int, Opt(min=8, help="Tokens per worker answer.")] = 64,
     results: Annotated[Path | None, Opt(
         help="Score these stored results (JSONL of ResultEvents, e.g. a previous run's "
              "results.jsonl) instead of generating.")] = None,
     out: Annotated[Path | None, Opt(
         help="Report directory (default <home>/calibration/<time>).")] = None,
-    model: Annotated[str | None, Opt(help="LLM_MODEL (the worker).")] = None,
-    judge_model: Annotated[str | None, Opt(help="JUDGE_MODEL (default: LLM_MODEL).")] = None,
+    model: Annotated[str | None, setting_option("inference", "model")] = None,
+    judge_model: Annotated[str | None, setting_option("judge", "model")] = None,
     seed: Annotated[int | None, Opt(help="TENTALIS_SEED: tasks and sampling.")] = None,
 ) -> None:
     """Judge vs verifier on math tasks with ground truth: agreement, Spearman ρ, ECE."""

@@ -60,6 +60,22 @@ __all__ = [
 
 SECRETS = {"inference": {"api_key"}, "gateway": {"api_keys", "intercept_backend_api_key"}}
 
+# Fields a section takes from another section ("": Settings itself), passed in this one
+# place: the worker generates with the inference section's budget and consumes with the
+# bus section's delivery policy; every seeded component uses TENTALIS_SEED.
+LINKS: dict[str, dict[str, tuple[str, str]]] = {
+    "worker": {
+        "batch_size": ("inference", "max_batch"),
+        "max_new_tokens": ("inference", "max_new_tokens"),
+        "temperature": ("inference", "temperature"),
+        "max_deliver": ("bus", "max_deliver"),
+        "ack_wait": ("bus", "ack_wait_seconds"),
+        "seed": ("", "tentalis_seed"),
+    },
+    "judge": {"seed": ("", "tentalis_seed")},
+    "training": {"seed": ("", "tentalis_seed")},
+}
+
 
 class Settings(BaseSettings):
     """Runtime configuration of every tentalis service, one section per component."""
@@ -94,22 +110,20 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _link_sections(self) -> Settings:
-        """The values a section takes from another, in this one place."""
-        for section, values in self.linked_fields().items():
-            setattr(self, section, _linked(section, getattr(self, section), values))
+        """Copy each linked field (:data:`LINKS`) from the section that owns it."""
+        for section, links in LINKS.items():
+            config = getattr(self, section)
+            values = {f: self._value(*source) for f, source in links.items()}
+            clash = [f for f, v in values.items()
+                     if f in config.model_fields_set and getattr(config, f) != v]
+            if clash:
+                owners = ", ".join(f"{section}.{f} by {_name(*links[f])}" for f in clash)
+                raise ValueError(f"set {owners}, not in the {section} section")
+            setattr(self, section, config.model_copy(update=values))
         return self
 
-    def linked_fields(self) -> dict[str, dict[str, Any]]:
-        """Fields of a section whose value another section (or TENTALIS_SEED) owns."""
-        inference, bus, seed = self.inference, self.bus, self.tentalis_seed
-        return {
-            "worker": {"batch_size": inference.max_batch,
-                       "max_new_tokens": inference.max_new_tokens,
-                       "temperature": inference.temperature, "max_deliver": bus.max_deliver,
-                       "ack_wait": bus.ack_wait_seconds, "seed": seed},
-            "judge": {"seed": seed},
-            "training": {"seed": seed},
-        }
+    def _value(self, section: str, field: str) -> Any:
+        return getattr(getattr(self, section) if section else self, field)
 
     @classmethod
     def settings_customise_sources(
@@ -135,7 +149,7 @@ class Settings(BaseSettings):
     def updated(self, **values: Any) -> Settings:
         """A copy with ``values`` applied (variable names in lower case, or sections, as
         :func:`load_settings` takes them), validated, linked fields derived again."""
-        linked = {name: set(fields) for name, fields in self.linked_fields().items()}
+        linked = {name: set(fields) for name, fields in LINKS.items()}
         data = self.model_dump(exclude=linked)  # type: ignore[arg-type]
         for name, value in nest(values, set(SECTIONS), strict=True).items():
             if name in SECTIONS and isinstance(value, dict):
@@ -148,26 +162,19 @@ class Settings(BaseSettings):
     def to_toml_dict(self) -> dict[str, Any]:
         """The settings as written by ``tentalis init``: one table per section (secrets and
         linked fields left out; they come from their own variables)."""
-        linked = self.linked_fields()
         data: dict[str, Any] = {}
         for name, value in self.model_dump(mode="json").items():
             if isinstance(getattr(self, name), BaseModel):
-                skip = SECRETS.get(name, set()) | set(linked.get(name, ()))
+                skip = SECRETS.get(name, set()) | set(LINKS.get(name, ()))
                 value = {k: v for k, v in value.items() if k not in skip and v is not None}
             if value is not None:
                 data[name] = value
         return data
 
 
-def _linked(section: str, config: BaseModel, values: dict[str, Any]) -> BaseModel:
-    clash = [f for f, v in values.items()
-             if f in config.model_fields_set and getattr(config, f) != v]
-    if clash:
-        raise ValueError(
-            f"{', '.join(f'{section}.{f}' for f in clash)} cannot be set in the {section} "
-            "section: the value comes from another section (see Settings.linked_fields)"
-        )
-    return config.model_copy(update=values)
+def _name(section: str, field: str) -> str:
+    """How a user sets ``section.field``: its variable, else its place in a TOML table."""
+    return variable_of(section, field) or f"[{section}] {field}"
 
 
 def _describe(error: dict[str, Any]) -> str:
