@@ -196,6 +196,19 @@ def test_toml_section_tables_load_with_field_names(isolated_home, monkeypatch) -
     assert s.bus.url == "nats://env:4222"  # env beats the file, field by field
 
 
+def test_a_config_file_written_before_sections_still_loads(isolated_home, monkeypatch) -> None:
+    # what `tentalis init` wrote before settings had sections: every field, flat, in lower
+    # case (a few values changed from the defaults; the OPD / alignment keys are ignored)
+    old = Path(__file__).parent / "data" / "config_flat_before_sections.toml"
+    monkeypatch.setenv("TENTALIS_CONFIG", str(old))
+    s = load_settings()
+    assert s.store_path == Path("/home/user/.tentalis/experience.db")  # TENTALIS_HOME: env
+    assert tuple(s.worker.environments) == ("math", "terminal")
+    assert (s.manager.task_timeout, s.guard.warmup) == (30.0, 32)
+    assert (s.training.epsilon_high, s.gateway.bridge_port) == (0.3, 9100)
+    assert s.guard.cheap_component is None  # written as ""
+
+
 def test_a_flat_key_beats_its_field_in_a_table(isolated_home) -> None:
     (isolated_home / "config.toml").write_text("guard_warmup = 40\n[guard]\nwarmup = 32\n")
     assert load_settings().guard.warmup == 40
@@ -284,3 +297,12 @@ def test_train_options_take_their_help_from_trainconfig() -> None:
         description = TrainConfig.model_fields[field].description
         assert description and description.split(":")[0].split("(")[0] in result.output
     assert "TRAINER_BACKEND" in result.output
+
+
+def test_every_setting_is_documented_on_its_field() -> None:
+    from tentalis.config import SECTIONS, Settings
+
+    for name, field in Settings.model_fields.items():
+        fields = field.annotation.model_fields if name in SECTIONS else {name: field}  # type: ignore[union-attr]
+        missing = [f for f, info in fields.items() if not info.description]
+        assert not missing, f"{name}: {missing} need a description"
