@@ -252,6 +252,11 @@ def test_unknown_keyword_is_an_error() -> None:
         load_settings(opd_weight=0.3)
 
 
+def test_a_flat_attribute_says_where_it_lives() -> None:
+    with pytest.raises(AttributeError, match=r"LLM_MODEL is settings\.inference\.model"):
+        load_settings().llm_model  # noqa: B018
+
+
 def test_fields_nothing_read_are_gone(monkeypatch) -> None:
     for name in ("OPD_MODE", "OPD_WEIGHT", "RL_WEIGHT", "META_RL_ENABLED",
                  "ALIGNMENT_ENABLED", "ALIGNMENT_RESULTS_DIR"):

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -34,6 +34,7 @@ from tentalis.config.paths import DEFAULT_MODEL, config_file_path, default_home
 from tentalis.config.sections import BusConfig, GatewayConfig, InferenceConfig
 from tentalis.config.training import TrainConfig
 from tentalis.config.variables import (
+    VARIABLES,
     FlatSource,
     environment_values,
     nest,
@@ -139,6 +140,15 @@ class Settings(BaseSettings):
             FlatSource(settings_cls, environment_values()),
             FlatSource(settings_cls, toml_values(config_file_path())),
         )
+
+    if not TYPE_CHECKING:  # a flat name read as an attribute says where it lives now
+
+        def __getattr__(self, name: str) -> Any:
+            if name in VARIABLES and VARIABLES[name][0]:
+                section, field = VARIABLES[name]
+                raise AttributeError(f"Settings has no {name!r}: {name.upper()} is "
+                                     f"settings.{section}.{field}")
+            return super().__getattr__(name)
 
     # --- derived -----------------------------------------------------------------------
     @property
