@@ -153,13 +153,11 @@ class ExperienceStore:
         return decode_event(rows[0][0]) if rows else None
 
     def counts(self) -> dict[str, int]:
-        """Events per kind (every known kind, zero included), ``total``, and ``dead_letters``
-        (rows of the dead-letter table, the same number as the ``dead_letter`` kind)."""
+        """Events per kind (every known kind, zero included) and ``total``."""
         counts = dict.fromkeys(EVENT_KINDS, 0)
         for kind, n in self._query("SELECT kind, COUNT(*) FROM events GROUP BY kind"):
             counts[kind] = n
-        counts["total"] = sum(counts[k] for k in counts)
-        counts["dead_letters"] = self._query("SELECT COUNT(*) FROM dead_letters")[0][0]
+        counts["total"] = sum(counts.values())
         return counts
 
     def task_view(self, task_id: str) -> TaskView | None:
