@@ -171,6 +171,33 @@ async def test_malformed_payloads_are_dead_lettered_and_the_consumer_goes_on(
     assert (parser.pending, parser.ack_pending) == (0, 0)  # terminated, never coming back
 
 
+async def test_a_message_whose_last_delivery_dies_unsettled_is_dead_lettered(
+    bus: Bus, take: Take, dead_letters: DeadLetters
+) -> None:
+    sent = task()
+    await bus.publish(sent)
+    spec = ConsumerSpec("mortal", [TASKS], max_deliver=2, ack_wait=0.5, **FAST)
+    # Two readers in turn take the task and die before settling it; the second delivery
+    # is the last one JetStream makes, so nothing but a dead letter can keep the reason.
+    [first] = await take(bus, spec, 1, ack=False)
+    [last] = await take(bus, spec, 1, ack=False)
+    assert (first.num_delivered, last.num_delivered) == (1, 2)
+
+    survivor = asyncio.create_task(take(bus, spec, 1, timeout=30))  # a restarted reader
+    try:
+        [dead] = await dead_letters(bus, 1, timeout=10.0)
+    finally:
+        survivor.cancel()
+        await asyncio.gather(survivor, return_exceptions=True)
+
+    assert survivor.cancelled(), "the exhausted message was delivered a third time"
+    assert dead.consumer == "mortal" and dead.original_subject == TASKS
+    assert dead.stream_sequence == 1 and dead.num_delivered == 2
+    assert dead.task_id == sent.task_id
+    assert "2 deliveries" in dead.reason and "no ack" in dead.reason
+    assert json.loads(dead.payload)["event_id"] == sent.event_id
+
+
 async def test_close_ends_a_waiting_consumer(bus: Bus) -> None:
     async def read() -> int:
         count = 0
