@@ -123,6 +123,8 @@ async def pull_batches(
         await js.add_consumer(stream, config=consumer_config(name, spec))
         sub = await js.pull_subscribe_bind(consumer=name, stream=stream)
     except (nats.errors.Error, ValueError) as exc:
+        if closed.is_set():
+            return  # the bus closed while the consumer was being set up: nothing to read
         raise BusError(f"cannot create consumer {name!r} on stream {stream}: {exc}") from exc
     watcher = asyncio.create_task(_watch_exhausted(js, stream, name, spec, closed, publish))
     try:
