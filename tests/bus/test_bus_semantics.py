@@ -134,11 +134,13 @@ async def test_unacked_delivery_comes_back_after_ack_wait(bus: Bus) -> None:
     assert t2 - t1 >= 0.8, "redelivered before ack_wait expired"
 
 
-async def test_a_stuck_readers_message_goes_to_another_reader(bus: Bus, take: Take) -> None:
+async def test_a_stuck_readers_message_goes_to_another_reader(
+    bus: Bus, take: Take, wait_for: WaitFor
+) -> None:
     shared = ConsumerSpec("pool", [TASKS], ack_wait=1.0, **FAST)
     # Two readers wait; whichever gets the task stops reading and never acks it.
     readers = [asyncio.create_task(take(bus, shared, 1, ack=False)) for _ in range(2)]
-    await asyncio.sleep(0.3)
+    await wait_for(lambda: consumer(bus, "pool"), what="the readers' consumer")
     sent = task()
     await bus.publish(sent)
     [first], [second] = await asyncio.wait_for(asyncio.gather(*readers), 5)
