@@ -344,10 +344,5 @@ def _insert(conn: sqlite3.Connection, event: Event, recorded_at: str) -> bool:
     )  # fmt: skip
     if cursor.rowcount != 1:
         return False
-    _insert_typed(conn, event)
+    insert_typed(conn, event)  # the typed rows (store.rows); unknown kinds: ledger only
     return True
-
-
-def _insert_typed(conn: sqlite3.Connection, event: Event) -> None:
-    """The typed rows of a new event; unknown kinds live in the ledger only."""
-    insert_typed(conn, event)
