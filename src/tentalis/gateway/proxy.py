@@ -52,6 +52,7 @@ from tentalis.gateway.sessions import (
     SESSION_HEADER,
     TASK_HEADER,
     TURN_TYPE_HEADER,
+    SessionFile,
     SessionHeaderError,
     SessionTracker,
     Turn,
@@ -79,7 +80,8 @@ class ProxyState:
     ) -> None:
         self.config = config
         self.publisher = publisher
-        self.tracker = SessionTracker(config.max_sessions, scrub=redact_value)
+        self.tracker = SessionTracker(config.max_sessions, scrub=redact_value,
+                                      file=SessionFile(config.sessions_file))
         self.client = client
         self._owns_client = client is None
 
@@ -93,6 +95,8 @@ class ProxyState:
 
     async def close(self) -> None:
         await self.publisher.close()
+        if self.tracker.file is not None:
+            self.tracker.file.close()
         if self._owns_client and self.client is not None:
             await self.client.aclose()
             self.client = None

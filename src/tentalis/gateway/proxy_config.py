@@ -22,6 +22,9 @@ class ProxyConfig(BaseModel):
     spool_path: Path = Field(description="Where events wait while the bus is down.")
     source: str = Field(default="proxy", description="`source` of the events it publishes.")
     max_sessions: int = Field(default=10_000, ge=1, description="Sessions tracked in memory.")
+    sessions_path: Path | None = Field(
+        default=None, description="SQLite file of session turn counters, kept across "
+        "restarts (default: beside the spool, `<spool name>.sessions.sqlite3`).")
     max_connections: int = Field(default=512, ge=1, description="Pooled backend connections.")
 
     @field_validator("backend_url")
@@ -40,6 +43,13 @@ class ProxyConfig(BaseModel):
         """The backend URL without a trailing ``/v1`` (routes add their ``/v1/...``)."""
         url = self.backend_url.rstrip("/")
         return url[:-3] if url.endswith("/v1") else url
+
+    @property
+    def sessions_file(self) -> Path:
+        """Where session states persist (see :class:`~tentalis.gateway.sessions.SessionFile`)."""
+        if self.sessions_path is not None:
+            return self.sessions_path
+        return self.spool_path.with_name(f"{self.spool_path.stem}.sessions.sqlite3")
 
     def upstream_headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json"}
