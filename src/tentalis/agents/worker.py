@@ -22,7 +22,6 @@ from typing import Any
 
 from tentalis.agents.environments import get_environment
 from tentalis.agents.parsing import parse_steps
-from tentalis.agents.updates import apply_update, newest_updates, updates_spec
 from tentalis.bus.base import Bus, ConsumerSpec, Delivery
 from tentalis.errors import TentalisError
 from tentalis.events import (
@@ -33,6 +32,7 @@ from tentalis.events import (
     TaskEvent,
     derived_id,
 )
+from tentalis.inference.adapters.updates import apply_update, newest_updates, updates_spec
 from tentalis.inference.base import ChatRequest, Completion, InferenceClient
 
 log = logging.getLogger(__name__)
