@@ -1,4 +1,4 @@
-"""Completions → OpenAI-shaped response bodies and SSE chunks (see :mod:`tentalis.gateway.openai.schema`)."""
+"""Completions → OpenAI-shaped response bodies and SSE chunks (see ``openai.schema``)."""
 
 from __future__ import annotations
 
