@@ -18,7 +18,6 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tentalis.agents.updates import apply_update, newest_updates, updates_spec
 from tentalis.bus.base import Bus, ConsumerSpec, Delivery
 from tentalis.config.agents import WorkerConfig
 from tentalis.envs.answering import build_messages
@@ -30,6 +29,7 @@ from tentalis.events import (
     TaskEvent,
     derived_id,
 )
+from tentalis.inference.adapters.updates import apply_update, newest_updates, updates_spec
 from tentalis.inference.base import ChatRequest, Completion, InferenceClient
 from tentalis.steps.results import failed_result, result_from_completion
 

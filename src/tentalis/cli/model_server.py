@@ -43,7 +43,7 @@ def keys_add(
     label: Annotated[str, typer.Option(help="A note stored next to the hash.")] = "",
 ) -> None:
     """Create a key, store its hash, and print the key (shown this once only)."""
-    from tentalis.gateway.keys import add_key
+    from tentalis.gateway.security.keys import add_key
 
     path = _key_file(file)
     key = add_key(path, label=label)
@@ -55,7 +55,7 @@ def keys_add(
 @exits_cleanly
 def keys_hash(file: KeyFile = None) -> None:
     """Replace plaintext keys in the key file by their hashes."""
-    from tentalis.gateway.keys import rehash_file
+    from tentalis.gateway.security.keys import rehash_file
 
     path = _key_file(file)
     typer.echo(f"{rehash_file(path)} plaintext key(s) hashed in {path}")

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tentalis.gateway.ratelimit import TokenBucketLimiter, retry_after_header
-from tentalis.gateway.redaction import redact
-
-if TYPE_CHECKING:
-    from tentalis.gateway.security import SecurityConfig
+from tentalis.gateway.security.config import SecurityConfig, is_loopback
+from tentalis.gateway.security.ratelimit import TokenBucketLimiter, retry_after_header
+from tentalis.gateway.security.redaction import redact
 
 log = logging.getLogger("tentalis.gateway")
 
@@ -41,8 +39,6 @@ class BodyTooLarge(HTTPException):
 
 
 def _loopback_client(scope: Scope) -> bool:
-    from tentalis.gateway.security import is_loopback
-
     client = scope.get("client")
     return client is None or is_loopback(str(client[0]))
 

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tentalis.errors import AdapterError
-from tentalis.inference.adapters import AdapterStore, AdapterVersion, validate_adapter_name
+from tentalis.inference.adapters.store import AdapterStore, AdapterVersion, validate_adapter_name
 from tentalis.inference.base import BASE_ADAPTER, InferenceClient
 
 Key = tuple[str, int]  # (store adapter name, version)

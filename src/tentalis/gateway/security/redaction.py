@@ -5,7 +5,7 @@
 - bearer tokens and ``Authorization`` / ``X-API-Key`` header values (any quoting);
 - ``key=``, ``api_key=``, ``apikey=``, ``access_token=``, ``token=``, ``secret=``,
   ``password=`` values, as query parameters, form fields or ``"api_key": "…"`` JSON;
-- tokens shaped like API keys (``tnt-…`` from :func:`~tentalis.gateway.keys.generate_key`,
+- tokens shaped like API keys (``tnt-…`` from :func:`~tentalis.gateway.security.keys.generate_key`,
   OpenAI/Anthropic ``sk-…``);
 - any token that *is* a configured gateway key: candidate words are hashed with the key
   ring's salts and checked against its digests, so a key pasted into a prompt is found
@@ -25,7 +25,7 @@ import re
 import threading
 from typing import Any
 
-from tentalis.gateway.keys import KeyRing
+from tentalis.gateway.security.keys import KeyRing
 
 MASK = "***"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from tentalis.bus.base import Bus, ConsumerSpec, Delivery
 from tentalis.errors import AdapterError
 from tentalis.events import AdapterLoadedEvent, ModelUpdateEvent, Subjects, derived_id
-from tentalis.inference.adapters import adapter_sha256
+from tentalis.inference.adapters.store import adapter_sha256
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import openai
 import pytest
 
 from tentalis.bus.memory import MemoryBus
-from tentalis.gateway.model_server import create_model_app
+from tentalis.gateway.modelserver import create_model_app
 from tentalis.gateway.proxy import create_proxy_app
-from tentalis.gateway.proxy_config import ProxyConfig
+from tentalis.gateway.proxy.config import ProxyConfig
 from tentalis.gateway.publisher import EventPublisher
 from tentalis.gateway.security import SecurityConfig
 from tentalis.gateway.spool import Spool
@@ -164,3 +164,42 @@ async def test_unreachable_backend_is_a_502_and_bad_headers_a_400(serve, tmp_pat
 async def _append(into: list[Any], event: Any) -> None:
     if event.kind == "session":
         into.append(event)
+
+
+async def test_a_restarted_proxy_links_the_next_turn_to_the_last_one_before_it(
+    serve, backend_app, tmp_path
+) -> None:
+    """Two turns, a new proxy app over the same files, a third turn: the third links to
+    the second (the session's turn counter and last main turn survived the restart)."""
+    bus = MemoryBus()
+    await bus.connect()
+    links: list[Any] = []
+
+    async def on_link(event: Any) -> None:
+        if event.kind == "session_link":
+            links.append(event)
+
+    await bus.listen(["tentalis.ev.>"], on_link)
+    seen: list[Any] = []
+    await bus.listen(["tentalis.ev.>"], lambda e: _append(seen, e))
+    session = {"X-Session-Id": "conv-restart"}
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "one"}]
+    async with proxied(serve, backend_app, bus, tmp_path) as (url, publisher):
+        client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+        for text in ("two", "three"):
+            done = await client.chat.completions.create(
+                model="m", messages=messages, extra_headers=session)
+            messages += [{"role": "assistant", "content": done.choices[0].message.content},
+                         {"role": "user", "content": text}]
+        await publisher.flush()
+    async with proxied(serve, backend_app, bus, tmp_path) as (url, publisher):
+        client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+        await client.chat.completions.create(model="m", messages=messages,
+                                             extra_headers=session)
+        await publisher.flush()
+    turns = sorted(seen, key=lambda e: e.turn_index)
+    assert [t.turn_index for t in turns] == [0, 1, 2]
+    assert [(link.session_event_id, link.next_event_id) for link in links] == [
+        (turns[0].event_id, turns[1].event_id), (turns[1].event_id, turns[2].event_id)]
+    assert links[1].next_state == {"kind": "user",
+                                   "messages": [{"role": "user", "content": "three"}]}

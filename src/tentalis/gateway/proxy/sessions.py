@@ -6,8 +6,14 @@
   conversations with the same opening share a fingerprint: set the header to be sure.
 * **Trainable** — ``X-Turn-Type: main`` (the default) marks a turn trainable; ``side``
   (summaries, titles, other helper calls) does not.
-* **Turn index** — counted per session by this process; for a session it has not seen
-  (e.g. after a restart) it is the number of assistant messages already in the request.
+* **Turn index** — counted per session; for a session never seen it is the number of
+  assistant messages already in the request.
+* **Restarts** — each session's counter and last main turn are written to a
+  :class:`SessionFile` (SQLite) as the call is placed, so a restarted proxy continues
+  the session: its next main turn links to the last one before the restart. The file
+  rather than the experience store, because the proxy serves while the bus is down and
+  its events then wait in the spool: the store may not hold the last turn yet, the file
+  always does.
 * **Next state** — when a main turn arrives in a session whose previous main turn is
   known, the messages after that turn's completion (the next user message, tool results,
   tool errors) are its next state: :meth:`SessionTracker.begin` returns a
@@ -19,9 +25,13 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tentalis.events import SessionLinkEvent, derived_id, new_id
@@ -110,12 +120,75 @@ def next_state(messages: Sequence[dict[str, Any]], prompt_len: int) -> dict[str,
     return {"kind": kind, "messages": tail}
 
 
-class SessionTracker:
-    """Per-process session state, bounded (least recently used sessions are forgotten)."""
+class SessionFile:
+    """Session states in a SQLite file, so that they outlive the proxy process.
 
-    def __init__(self, max_sessions: int = 10_000, scrub: Scrub | None = None) -> None:
+    Opened on first use, reopened after :meth:`close`. Written in WAL mode with
+    ``synchronous=NORMAL``: a state survives a crash of the process (not necessarily of
+    the machine). The least recently placed sessions beyond ``keep`` are forgotten.
+    """
+
+    _PRUNE_EVERY = 1000
+
+    def __init__(self, path: Path, keep: int = 100_000) -> None:
+        self.path = Path(path)
+        self.keep = keep
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._writes = 0
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS sessions (session_id TEXT PRIMARY KEY, "
+                "next_index INTEGER NOT NULL, last_event_id TEXT, last_turn_index INTEGER, "
+                "last_prompt_len INTEGER, updated REAL NOT NULL)")
+            self._db = db
+        return self._db
+
+    def get(self, session_id: str) -> _Session | None:
+        with self._lock:
+            row = self._conn().execute(
+                "SELECT next_index, last_event_id, last_turn_index, last_prompt_len "
+                "FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        if row is None:
+            return None
+        last = None if row[1] is None else _Last(row[1], row[2], row[3])
+        return _Session(next_index=row[0], last_main=last)
+
+    def put(self, session_id: str, state: _Session) -> None:
+        last = state.last_main
+        row = (None, None, None) if last is None else (
+            last.event_id, last.turn_index, last.prompt_len)
+        with self._lock:
+            db = self._conn()
+            db.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
+                       (session_id, state.next_index, *row, time.time()))
+            self._writes += 1
+            if self._writes % self._PRUNE_EVERY == 0:
+                db.execute("DELETE FROM sessions WHERE session_id NOT IN (SELECT session_id "
+                           "FROM sessions ORDER BY updated DESC LIMIT ?)", (self.keep,))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+class SessionTracker:
+    """Session state, bounded in memory (least recently used sessions are forgotten from
+    memory) and, with a :class:`SessionFile`, kept across restarts."""
+
+    def __init__(self, max_sessions: int = 10_000, scrub: Scrub | None = None,
+                 file: SessionFile | None = None) -> None:
         self.max_sessions = max_sessions
         self.scrub = scrub or (lambda x: x)
+        self.file = file
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
 
     def __len__(self) -> int:
@@ -137,8 +210,10 @@ class SessionTracker:
             check_id(task_id, "X-Task-Id")
         state = self._sessions.get(sid)
         if state is None:
-            index = sum(1 for m in messages if m.get("role") == "assistant")
-            state = _Session(next_index=index)
+            state = self.file.get(sid) if self.file is not None else None
+            if state is None:
+                index = sum(1 for m in messages if m.get("role") == "assistant")
+                state = _Session(next_index=index)
             self._sessions[sid] = state
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)
@@ -162,4 +237,6 @@ class SessionTracker:
             )
         if trainable:
             state.last_main = _Last(event_id, turn_index, len(messages))
+        if self.file is not None:
+            self.file.put(sid, state)
         return Turn(event_id, sid, turn_index, trainable, task_id, link)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tentalis.events import FeedbackEvent
-from tentalis.gateway.bridge_models import (
+from tentalis.gateway.bridge.models import (
     FeedbackOut,
     ResultOut,
     ScoreOut,

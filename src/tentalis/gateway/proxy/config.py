@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-
-from tentalis.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class ProxyConfig(BaseModel):
-    """The intercept proxy's settings (built from :class:`~tentalis.config.Settings`)."""
+    """The intercept proxy's settings (``services.gateway.proxy_config`` builds them from
+    :class:`~tentalis.config.Settings`)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -22,6 +20,9 @@ class ProxyConfig(BaseModel):
     spool_path: Path = Field(description="Where events wait while the bus is down.")
     source: str = Field(default="proxy", description="`source` of the events it publishes.")
     max_sessions: int = Field(default=10_000, ge=1, description="Sessions tracked in memory.")
+    sessions_path: Path | None = Field(
+        default=None, description="SQLite file of session turn counters, kept across "
+        "restarts (default: beside the spool, `<spool name>.sessions.sqlite3`).")
     max_connections: int = Field(default=512, ge=1, description="Pooled backend connections.")
 
     @field_validator("backend_url")
@@ -41,33 +42,15 @@ class ProxyConfig(BaseModel):
         url = self.backend_url.rstrip("/")
         return url[:-3] if url.endswith("/v1") else url
 
+    @property
+    def sessions_file(self) -> Path:
+        """Where session states persist (a :class:`~.sessions.SessionFile`)."""
+        if self.sessions_path is not None:
+            return self.sessions_path
+        return self.spool_path.with_name(f"{self.spool_path.stem}.sessions.sqlite3")
+
     def upstream_headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json"}
         if self.backend_api_key is not None:
             headers["authorization"] = f"Bearer {self.backend_api_key.get_secret_value()}"
         return headers
-
-    @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> ProxyConfig:
-        """Unset INTERCEPT_BACKEND_URL means tentalis's own model server (which
-        ``tentalis serve`` runs unless MODEL_SERVER_ENABLED is false)."""
-        backend = settings.gateway.intercept_backend_url
-        if not backend:
-            if not settings.gateway.model_server_enabled:
-                raise ConfigError(
-                    "INTERCEPT_BACKEND_URL is unset and MODEL_SERVER_ENABLED is false: the "
-                    "proxy has nothing to forward to; set INTERCEPT_BACKEND_URL (e.g. "
-                    "http://localhost:11434/v1) or enable the model server")
-            backend = f"http://127.0.0.1:{settings.gateway.model_server_port}/v1"
-        try:
-            return cls(
-                backend_url=backend,
-                backend_api_key=settings.gateway.intercept_backend_api_key,
-                timeout_s=settings.gateway.intercept_timeout_seconds,
-                spool_path=settings.tentalis_home / "spool" / "proxy.jsonl",
-                **overrides,
-            )
-        except ValidationError as exc:  # the message only: the input may hold a secret
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise ConfigError(f"proxy setting {where}: {first.get('msg')}") from None

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from tentalis.gateway.guard import error_body
+from tentalis.gateway.security.guard import error_body
 
 
 @dataclass

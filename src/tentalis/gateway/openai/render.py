@@ -1,4 +1,4 @@
-"""Completions → OpenAI-shaped response bodies and SSE chunks (see ``openai_schema``)."""
+"""Completions → OpenAI-shaped response bodies and SSE chunks (see ``openai.schema``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from tentalis.gateway.openai_schema import usage
+from tentalis.gateway.openai.schema import usage
 from tentalis.inference.base import Completion
 
 

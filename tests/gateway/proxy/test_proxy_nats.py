@@ -10,7 +10,7 @@ import pytest
 
 from tentalis.bus import EmbeddedNats, NatsBus
 from tentalis.gateway.proxy import create_proxy_app
-from tentalis.gateway.proxy_config import ProxyConfig
+from tentalis.gateway.proxy.config import ProxyConfig
 from tentalis.gateway.publisher import EventPublisher
 from tentalis.gateway.spool import Spool
 from tentalis.store.sessions import session_view

@@ -5,7 +5,7 @@ the newest published version meant for every receiver or for this server
 (``target_worker`` = MODEL_SERVER_ID) is checked, loaded beside the current version, and
 ``<adapter>`` repointed to it between requests: requests already running finish on the
 old version, which is unloaded after the last of them (:class:`ServedAdapters`). The
-verify → load → report steps are the worker's own (:mod:`tentalis.agents.updates`); the
+verify → load → report steps are the worker's own (:mod:`tentalis.inference.adapters`); the
 outcome is an AdapterLoadedEvent with ``worker_id`` = the server's id, so the adapter
 registry (``tentalis adapters history``) shows the server beside the workers.
 
@@ -25,11 +25,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from tentalis.agents.updates import apply_update, newest_updates, updates_spec
 from tentalis.bus.base import Bus, Delivery
-from tentalis.config import Settings
 from tentalis.events import AdapterLoadedEvent, ModelUpdateEvent
-from tentalis.gateway.served_adapters import ServedAdapters
+from tentalis.inference.adapters import (
+    ServedAdapters,
+    apply_update,
+    newest_updates,
+    updates_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +56,6 @@ class ModelUpdateFollower:
         self.rejected = 0
         self._connect = connect
         self._task: asyncio.Task[None] | None = None
-
-    @classmethod
-    def from_settings(cls, served: ServedAdapters, settings: Settings) -> ModelUpdateFollower:
-        """Following NATS_URL (never starting a server) as MODEL_SERVER_ID, for WORKER_ADAPTER."""
-        from tentalis.services.runtime import nats_connector  # services build on gateway
-
-        return cls(served, nats_connector(settings), server_id=settings.gateway.model_server_id,
-                   adapter=settings.worker.follow_adapter)
 
     # --- what to apply ------------------------------------------------------------------
     def follows(self, adapter_name: str) -> bool:
