@@ -24,14 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
-
 from tentalis.bus.base import Bus
 from tentalis.config import Settings
-from tentalis.errors import ConfigError, TrainingError
+from tentalis.errors import TrainingError
 from tentalis.inference.adapters import AdapterStore
 from tentalis.models import ModelStore
-from tentalis.rewards.guard import GuardConfig
 from tentalis.services.heartbeat import Ending, failure_reason, reporting_health
 from tentalis.store import ExperienceStore
 from tentalis.store.training import TrainingLedger
@@ -71,14 +68,6 @@ class TrainerRunOptions:
     heartbeat: bool = True
 
 
-def guard_config(settings: Settings) -> GuardConfig:
-    """The reward-hacking guard's thresholds from the GUARD_* settings."""
-    try:
-        return GuardConfig.from_settings(settings)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid GUARD_* settings: {exc.errors()[0]['msg']}") from None
-
-
 class TrainerRun:
     """A trainer service with its ledger, checkpoints, adapters and metrics; see the module."""
 
@@ -108,9 +97,9 @@ class TrainerRun:
         options = options or TrainerRunOptions()
         home = settings.tentalis_home
         name = f"{options.trainer_id}-{config.adapter_name}"
-        guard = guard_config(settings) if options.guarded else None
+        guard = settings.guard if options.guarded else None
         if model_dir is None:
-            model_dir = await asyncio.to_thread(ModelStore(home).resolve, settings.llm_model)
+            model_dir = await asyncio.to_thread(ModelStore(home).resolve, settings.inference.model)
         trainer = await asyncio.to_thread(PolicyTrainer, model_dir, config)
         store = ExperienceStore(settings.store_path)
         service = TrainerService(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tentalis.agents.manager import Manager, ManagerConfig
+from tentalis.agents.manager import Manager
 from tentalis.agents.review import RuleReviewer
 from tentalis.config import Settings
 from tentalis.errors import PrerequisiteError
@@ -52,10 +52,8 @@ async def run_trainer(
 
         async def feed(run: TrainerRun) -> None:
             assert feed_level is not None and run.runner is not None
-            manager = Manager(bus, RuleReviewer(), ManagerConfig(
-                manager_id=f"{trainer_id}-feeder",
-                task_timeout=settings.task_timeout_seconds,
-                max_in_flight=settings.manager_max_in_flight))
+            manager = Manager(bus, RuleReviewer(), settings.manager.model_copy(
+                update={"manager_id": f"{trainer_id}-feeder"}))
             try:
                 await feed_rounds(manager, run.service, run.runner, until=run.stop.is_set,
                                   seed=settings.tentalis_seed, level=feed_level,
