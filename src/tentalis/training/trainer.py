@@ -215,7 +215,7 @@ class PolicyTrainer:
             (loss * weight).backward()
             sums["loss"] += float(loss.detach()) * weight
             for key, value in parts.items():
-                sums[key] += float(value) * tokens
+                sums[key] = sums.get(key, 0.0) + float(value) * tokens
             if cfg.compute_entropy:
                 with torch.no_grad():
                     sums["entropy"] += float((token_entropy(out.logits.detach()) * mb.mask).sum())
