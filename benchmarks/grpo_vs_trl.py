@@ -58,8 +58,9 @@ def _model_dir() -> Path:
 
 def _prompts(args: argparse.Namespace) -> list[list[tuple[list[dict[str, str]], str]]]:
     """Per step, the P (messages, answer) pairs both engines train on."""
-    from tentalis.agents.environments import get_environment
+    from tentalis.envs import get_environment, load_environments
 
+    load_environments()
     env = get_environment("math")
     steps = []
     for step in range(args.steps):
@@ -72,9 +73,9 @@ def _prompts(args: argparse.Namespace) -> list[list[tuple[list[dict[str, str]], 
 
 def _reward_fn():  # type: ignore[no-untyped-def]
     """``await reward(text, answer) -> float``: the lenient math scorer the demo trains with."""
-    from tentalis.agents.parsing import parse_steps
+    from tentalis.envs.math.lenient import LenientMathScorer
     from tentalis.events import ResultEvent, TaskEvent
-    from tentalis.rewards.lenient import LenientMathScorer
+    from tentalis.steps.parsing import parse_steps
 
     scorer = LenientMathScorer()
 

@@ -25,17 +25,18 @@ import sys
 import time
 from pathlib import Path
 
-from tentalis.agents.environments import get_environment
-from tentalis.agents.parsing import parse_steps
+from tentalis.envs import get_environment, load_environments
 from tentalis.events import ResultEvent
 from tentalis.inference.base import ChatRequest
 from tentalis.inference.local import LocalInference
 from tentalis.models import SMOLLM2_ALIAS, ModelStore
 from tentalis.rewards.judge import JudgeConfig, JudgeScorer
+from tentalis.steps.parsing import parse_steps
 
 
 def fixed_results(n: int, seed: int) -> list[ResultEvent]:
     """``n`` two-step answers to held-out addition tasks; every other one adds wrongly."""
+    load_environments()
     out = []
     for i, spec in enumerate(get_environment("math").generate(n, split="heldout", seed=seed,
                                                               level="addition")):

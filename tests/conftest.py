@@ -8,6 +8,16 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _environments_loaded() -> None:
+    """Register the environments and scorers once, as the services and the CLI do before
+    they look one up (``tentalis.envs.load_environments``); tests that build a Worker or a
+    ScorerService by hand rely on it."""
+    from tentalis.envs import load_environments
+
+    load_environments()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny random Llama + BPE tokenizer (``tentalis.models.build_tiny_llama``), built

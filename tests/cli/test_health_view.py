@@ -35,3 +35,9 @@ def test_worker_row_keeps_its_adapter() -> None:
     r = row({"service": "worker-01", "kind": "worker", "status": "running", "last_beat": NOW,
              "processed": 5, "adapter": "policy", "adapter_version": 3})
     assert r["detail"] == "policy v3"
+
+
+def test_worker_row_lists_its_environments() -> None:
+    r = row({"service": "worker-01", "kind": "worker", "status": "running", "last_beat": NOW,
+             "processed": 0, "adapter": None, "environments": ["math", "myenv"]})
+    assert r["detail"] == "base · envs: math, myenv"

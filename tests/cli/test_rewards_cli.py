@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tentalis.agents.parsing import parse_steps
 from tentalis.cli.app import app
 from tentalis.events import ResultEvent, TaskEvent
 from tentalis.rewards.calibrate import write_results
+from tentalis.steps.parsing import parse_steps
 
 
 def result(text: str) -> ResultEvent:

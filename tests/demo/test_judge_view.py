@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from tentalis.agents.parsing import parse_steps
 from tentalis.demo.judge_view import comparison_table, cost_line, judge_results
 from tentalis.events import ResultEvent, TaskEvent
 from tentalis.rewards.judge import JudgeScorer
+from tentalis.steps.parsing import parse_steps
 
 
 def result(text: str) -> ResultEvent:

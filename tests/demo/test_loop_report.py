@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tentalis.agents.manager import TaskOutcome
-from tentalis.agents.parsing import parse_steps
 from tentalis.demo.loop import LoopReport
 from tentalis.events import ResultEvent, ScoreEvent, TaskEvent
+from tentalis.steps.parsing import parse_steps
 
 
 def outcome(text: str, score: float) -> TaskOutcome:

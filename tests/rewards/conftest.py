@@ -4,8 +4,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tentalis.agents.parsing import parse_steps
 from tentalis.events import ResultEvent, TaskEvent
+from tentalis.steps.parsing import parse_steps
 
 MakeResult = Callable[..., tuple[TaskEvent, ResultEvent]]
 

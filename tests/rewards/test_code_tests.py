@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tentalis.agents.parsing import parse_steps
 from tentalis.errors import ScoringError
 from tentalis.events import ResultEvent, TaskEvent
 from tentalis.rewards.code_tests import CodeTestVerifier
 from tentalis.sandbox import SandboxLimits
+from tentalis.steps.parsing import parse_steps
 
 TESTS = (
     "import unittest\nfrom solution import add\n\n"

@@ -9,7 +9,6 @@ import asyncio
 import pytest
 from transformers import AutoTokenizer
 
-from tentalis.agents.parsing import parse_steps
 from tentalis.bus.base import ConsumerSpec
 from tentalis.bus.memory import MemoryBus
 from tentalis.events import (
@@ -24,6 +23,7 @@ from tentalis.events import (
 from tentalis.inference.adapters import AdapterStore
 from tentalis.rewards.base import StepScores
 from tentalis.rewards.guard import GuardConfig
+from tentalis.steps.parsing import parse_steps
 from tentalis.store import ExperienceStore
 from tentalis.store.guard import GuardLedger
 from tentalis.store.training import TrainingLedger

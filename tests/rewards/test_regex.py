@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tentalis.agents.parsing import parse_steps
 from tentalis.errors import ScoringError
 from tentalis.events import ResultEvent, TaskEvent
 from tentalis.rewards.regex import FormatRuleScorer, RegexRule, RegexVerifier
+from tentalis.steps.parsing import parse_steps
 
 
 def _result(text: str, task: TaskEvent) -> ResultEvent:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tentalis.agents.environments import get_environment
+from tentalis.envs import get_environment
 from tentalis.training.config import TrainConfig
 from tentalis.training.feeder import round_size, training_round
 

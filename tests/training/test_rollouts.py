@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from tentalis.agents.parsing import parse_steps
 from tentalis.events import ResultEvent, ScoreEvent, TaskEvent
 from tentalis.models.tiny import build_tiny_tokenizer
+from tentalis.steps.parsing import parse_steps
 from tentalis.training.rollouts import (
     Rollout,
     RolloutBuffer,

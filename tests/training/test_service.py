@@ -8,11 +8,11 @@ import asyncio
 import pytest
 from transformers import AutoTokenizer
 
-from tentalis.agents.parsing import parse_steps
 from tentalis.bus.base import ConsumerSpec
 from tentalis.bus.memory import MemoryBus
 from tentalis.events import ModelUpdateEvent, ResultEvent, ScoreEvent, Subjects, TaskEvent
 from tentalis.inference.adapters import AdapterStore
+from tentalis.steps.parsing import parse_steps
 from tentalis.store import ExperienceStore
 from tentalis.store.training import TrainingLedger
 from tentalis.training.checkpoint import CheckpointManager

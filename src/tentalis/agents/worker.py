@@ -18,22 +18,20 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from tentalis.agents.environments import get_environment
-from tentalis.agents.parsing import parse_steps
 from tentalis.agents.updates import apply_update, newest_updates, updates_spec
 from tentalis.bus.base import Bus, ConsumerSpec, Delivery
+from tentalis.envs.answering import build_messages
 from tentalis.errors import TentalisError
 from tentalis.events import (
     ModelUpdateEvent,
-    ResultEvent,
     SessionEvent,
     Subjects,
     TaskEvent,
     derived_id,
 )
 from tentalis.inference.base import ChatRequest, Completion, InferenceClient
+from tentalis.steps.results import failed_result, result_from_completion
 
 log = logging.getLogger(__name__)
 
@@ -52,58 +50,6 @@ class WorkerConfig:
     adapter: str | None = None
     follow_adapter: str = "policy"  # updates to other adapter names are not for this worker
     seed: int | None = None
-
-
-def build_messages(task: TaskEvent) -> list[dict[str, str]]:
-    """The chat the model sees for a task: its environment's instructions, then the prompt."""
-    env = get_environment(task.environment)
-    return [
-        {"role": "system", "content": env.system_prompt},
-        {"role": "user", "content": task.prompt},
-    ]
-
-
-def _result_identity(task: TaskEvent, worker_id: str) -> dict[str, Any]:
-    """Fields every result of ``task`` shares; the id is derived from the task's, so a
-    redelivered task's result is the same event (deduplicated by bus and store)."""
-    return {
-        "event_id": derived_id(task.event_id, "result"),
-        "task_id": task.task_id,
-        "task": task,
-        "environment": task.environment,
-        "worker_id": worker_id,
-        "source": worker_id,
-    }
-
-
-def result_from_completion(
-    task: TaskEvent, completion: Completion, worker_id: str, session_id: str
-) -> ResultEvent:
-    parsed = parse_steps(completion.text)
-    return ResultEvent(
-        **_result_identity(task, worker_id),
-        raw_text=completion.text,
-        steps=parsed.steps,
-        final_answer=parsed.final_answer,
-        parse_status=parsed.status,
-        adapter=completion.adapter,
-        session_event_id=session_id,
-        latency_s=completion.latency_s,
-        prompt_token_ids=completion.prompt_token_ids or None,
-        completion_token_ids=completion.completion_token_ids or None,
-        logprobs=completion.logprobs,
-        finish_reason=completion.finish_reason,
-    )
-
-
-def failed_result(task: TaskEvent, worker_id: str, error: str) -> ResultEvent:
-    """A task the worker could not answer, kept as data (not dropped)."""
-    return ResultEvent(
-        **_result_identity(task, worker_id),
-        raw_text="",
-        parse_status="error",
-        error=error,
-    )
 
 
 class Worker:

@@ -11,6 +11,7 @@ from tentalis.cli import commands
 from tentalis.cli.errors import exits_cleanly
 from tentalis.cli.rewards import rewards_app
 from tentalis.config import load_settings
+from tentalis.envs import load_environments
 
 app = typer.Typer(
     name="tentalis",
@@ -21,6 +22,15 @@ app = typer.Typer(
 )
 
 app.add_typer(rewards_app, name="rewards")
+
+
+@app.callback()
+@exits_cleanly
+def _load_environments() -> None:
+    """Register the environments (built-in and the ``tentalis.environments`` entry points)
+    before any command runs."""
+    load_environments()
+
 
 Embedded = Annotated[
     bool | None,

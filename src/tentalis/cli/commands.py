@@ -14,6 +14,7 @@ from rich.table import Table
 
 from tentalis.cli.health_view import COLUMNS, service_row
 from tentalis.config import Settings, config_file_path
+from tentalis.envs import load_environments
 from tentalis.errors import BusError, ConfigError
 from tentalis.events import Subjects
 from tentalis.training.config import TrainConfig
@@ -97,6 +98,7 @@ async def status(settings: Settings) -> None:
         finally:
             await bus.close()
     _print_model(settings)
+    console.print("environments: " + ", ".join(load_environments()))
     _print_store(settings, shown)
 
 

@@ -2,8 +2,9 @@
 
 ``processed`` is what the service counts as work: events for the loop services, answered
 HTTP requests for the gateway ones (proxy, bridge, model server). ``detail`` gathers
-what is particular to a kind: a worker's or trainer's adapter; a gateway's port and errors; the
-proxy's and bridge's buffered and spooled events; the model server's adapters.
+what is particular to a kind: a worker's or trainer's adapter; a worker's environments; a
+gateway's port and errors; the proxy's and bridge's buffered and spooled events; the model
+server's adapters.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def detail(v: dict[str, Any]) -> str:
         if v.get("adapter_version") is not None:
             adapter += f" v{v['adapter_version']}"
         parts.append(adapter)
+    if v.get("environments"):  # a worker's: the queue groups it answers
+        parts.append("envs: " + ", ".join(v["environments"]))
     if v.get("port") is not None:
         parts.append(f"port {v['port']}")
     if v.get("errors"):

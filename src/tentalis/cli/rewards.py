@@ -72,15 +72,10 @@ def calibrate(
 async def _calibrate(settings: Settings, *, tasks: int, level: str, source: str, samples: int,
                      max_new_tokens: int, results_file: Path | None, out: Path,
                      command: str) -> None:
+    from tentalis.envs.answering import generate_results
+    from tentalis.envs.math.calibration import calibration_tasks, reference_results
     from tentalis.inference.factory import create_inference
-    from tentalis.rewards.calibrate import (
-        calibration_tasks,
-        generate_results,
-        judge_against_verifier,
-        read_results,
-        reference_results,
-        write_results,
-    )
+    from tentalis.rewards.calibrate import judge_against_verifier, read_results, write_results
     from tentalis.rewards.calibration_report import summary_lines, write_report
     from tentalis.rewards.judge import JudgeScorer
     from tentalis.rewards.judge_factory import judge_config, judge_inference, judge_settings

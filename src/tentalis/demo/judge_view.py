@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from rich.table import Table
 
 from tentalis.agents.manager import TaskOutcome
-from tentalis.agents.parsing import find_step_blocks
+from tentalis.envs.math.verifier import MathVerifier
 from tentalis.events import ResultEvent
 from tentalis.rewards.base import StepScores
 from tentalis.rewards.judge import JudgeScorer
-from tentalis.rewards.verifiers import MathVerifier
+from tentalis.steps.parsing import find_step_blocks
 
 
 @dataclass

@@ -11,15 +11,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tentalis.agents.environments import get_environment
 from tentalis.agents.manager import TaskOutcome
-from tentalis.agents.parsing import parse_steps
 from tentalis.bus.base import Bus
 from tentalis.config import Settings
 from tentalis.demo.stats import percentile, wilson_interval
+from tentalis.envs import get_environment
 from tentalis.events import TaskEvent
 from tentalis.inference.base import InferenceClient
 from tentalis.services.stack import LocalStack
+from tentalis.steps.parsing import parse_steps
 
 
 @dataclass

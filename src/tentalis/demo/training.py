@@ -7,7 +7,7 @@
     ``save_every`` steps, and the workers hot-swap it while they keep serving;
 (c) held-out accuracy again, now answered with the latest adapter.
 
-The lenient reward (``tentalis.rewards.lenient``) gives credit for the right number
+The lenient reward (``tentalis.envs.math.lenient``) gives credit for the right number
 anywhere in a finished answer, more for a correct final answer and most for one on an
 ``Answer: N`` line, so a base model that rarely follows the format still gets a learning
 signal from the first step. Held-out accuracy is measured with the strict verifier, on

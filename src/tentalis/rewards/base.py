@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from tentalis.errors import ScoringError
 from tentalis.events import ResultEvent, TaskEvent
 
 
@@ -29,3 +30,14 @@ class StepScorer(Protocol):
     name: str
 
     async def score(self, task: TaskEvent, result: ResultEvent) -> StepScores: ...
+
+
+def ground_truth(task: TaskEvent, scorer: str) -> str:
+    """The task's ground-truth answer; a :class:`ScoringError` naming ``scorer`` when it has
+    none (a task problem, not the worker's)."""
+    if task.answer is None or not task.answer.strip():
+        raise ScoringError(
+            f"{scorer}: task {task.task_id} has no ground-truth answer; verifiers need "
+            "TaskEvent.answer (use a judge scorer for open-ended tasks)"
+        )
+    return task.answer

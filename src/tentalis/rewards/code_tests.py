@@ -30,11 +30,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tentalis.agents.code_blocks import fenced_blocks, file_blocks, last_code_block, raw_steps
 from tentalis.errors import ScoringError
 from tentalis.events import ResultEvent, TaskEvent
 from tentalis.rewards.base import StepScores
 from tentalis.sandbox import Sandbox, SandboxLimits, sandbox_python
+from tentalis.steps.code_blocks import fenced_blocks, file_blocks, last_code_block, raw_steps
 
 DRIVER_PATH = "_tentalis_test_driver.py"
 _DRIVER = """\

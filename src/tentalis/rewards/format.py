@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import re
 
-from tentalis.agents.parsing import find_step_blocks
 from tentalis.events import ResultEvent, TaskEvent
 from tentalis.rewards.base import StepScores
+from tentalis.steps.parsing import find_step_blocks
 
 W_TAGS, W_ANSWER_LINE, W_NONEMPTY, W_NOTHING_AFTER = 0.4, 0.3, 0.2, 0.1
 

@@ -34,8 +34,8 @@ from tentalis.inference.base import ChatRequest, InferenceClient, Message
 from tentalis.rewards.base import StepScores
 from tentalis.rewards.judge_parsing import parse_judgement
 from tentalis.rewards.judge_prompt import answer_messages, step_messages
-from tentalis.rewards.verifiers import final_answer_of
 from tentalis.rewards.voting import Aggregate, aggregate_votes
+from tentalis.steps.answers import final_answer_of
 
 NEUTRAL = 0.5
 

@@ -15,7 +15,7 @@ from typing import Literal
 from tentalis.errors import ScoringError
 from tentalis.events import ResultEvent, TaskEvent
 from tentalis.rewards.base import StepScores
-from tentalis.rewards.verifiers import final_answer_of
+from tentalis.steps.answers import final_answer_of
 
 MAX_TEXT = 20_000
 Target = Literal["answer", "text", "steps"]

@@ -7,6 +7,7 @@ from tentalis.agents.review import LLMReviewer, Reviewer, RuleReviewer
 from tentalis.agents.worker import Worker, WorkerConfig
 from tentalis.bus.base import Bus
 from tentalis.config import Settings
+from tentalis.envs import load_environments
 from tentalis.inference.base import InferenceClient
 from tentalis.rewards.registry import scorer_for
 from tentalis.rewards.service import ScorerService
@@ -17,6 +18,7 @@ from tentalis.store.recorder import Recorder
 def make_worker(
     bus: Bus, inference: InferenceClient, settings: Settings, worker_id: str | None = None
 ) -> Worker:
+    load_environments()  # the worker looks up its environments' instructions
     return Worker(
         bus,
         inference,
@@ -56,6 +58,7 @@ def make_manager(
 
 
 def make_scorer(bus: Bus, settings: Settings, service_id: str = "scorer-01") -> ScorerService:
+    load_environments()  # the scorers are found through the environments' registrations
     return ScorerService(
         bus, scorer_for, service_id=service_id, max_deliver=settings.bus_max_deliver
     )

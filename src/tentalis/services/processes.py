@@ -66,7 +66,8 @@ async def run_service(kind: str, settings: Settings, stop: asyncio.Event | None 
             worker = make_worker(bus, inference, settings)
             stats = lambda: {"processed": worker.processed, "failed": worker.failed,  # noqa: E731
                              "adapter": worker.adapter,
-                             "adapter_version": worker.adapter_version}
+                             "adapter_version": worker.adapter_version,
+                             "environments": list(worker.config.environments)}
             try:
                 await _with_heartbeat(bus, settings.worker_id, kind, stats, stop,
                                       worker.run(stop))

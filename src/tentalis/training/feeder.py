@@ -23,8 +23,8 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 
-from tentalis.agents.environments import get_environment
 from tentalis.agents.manager import Manager
+from tentalis.envs import get_environment
 from tentalis.events import TaskEvent, new_id
 from tentalis.training.config import TrainConfig
 from tentalis.training.service import TrainerService

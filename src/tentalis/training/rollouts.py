@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from tentalis.agents.parsing import find_step_blocks
 from tentalis.events import ScoreEvent
+from tentalis.steps.parsing import find_step_blocks
 from tentalis.training.losses import (
     group_advantages,
     rloo_advantages,
