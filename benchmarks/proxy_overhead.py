@@ -66,7 +66,7 @@ def serve_proxy(port: int, backend: str, nats_url: str, home: Path) -> None:
     import uvicorn
 
     from tentalis.gateway.proxy import create_proxy_app
-    from tentalis.gateway.proxy_config import ProxyConfig
+    from tentalis.gateway.proxy.config import ProxyConfig
     from tentalis.gateway.publisher import EventPublisher
     from tentalis.gateway.security import SecurityConfig
     from tentalis.gateway.spool import Spool

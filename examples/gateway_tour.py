@@ -72,9 +72,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
     settings = load_settings()
-    proxy = f"http://127.0.0.1:{settings.intercept_port}"
+    proxy = f"http://127.0.0.1:{settings.gateway.intercept_port}"
     headers = {"Authorization": f"Bearer {args.key}"} if args.key else {}
-    bridge = httpx.Client(base_url=f"http://127.0.0.1:{settings.bridge_port}",
+    bridge = httpx.Client(base_url=f"http://127.0.0.1:{settings.gateway.bridge_port}",
                           headers=headers, timeout=30)
 
     session = f"tour-{uuid.uuid4().hex[:8]}"

@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rollouts", type=int, default=600)
     args = parser.parse_args()
-    config = GuardConfig.from_settings(load_settings())
+    config = load_settings().guard
     watch("clean", config, clean(random.Random(args.seed), args.rollouts))
     watch("length hack from rollout 150", config,
           length_hack(random.Random(args.seed), args.rollouts))

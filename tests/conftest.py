@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,31 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tentalis.models.tiny import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+async def _wait_for(
+    predicate: Callable[[], object | Awaitable[object]], timeout: float = 10.0, what: str = ""
+) -> None:
+    """Poll ``predicate()`` (sync or async) until it is true; AssertionError after
+    ``timeout`` seconds. A deadline instead of a fixed sleep: fast when the machine is,
+    patient when it is loaded."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., Awaitable[None]]:
+    """``await wait_for(predicate, timeout=10.0, what="…")``: poll until true."""
+    return _wait_for
 
 
 class ScriptedInference:

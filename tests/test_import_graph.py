@@ -1,4 +1,4 @@
-"""The layering holds: which package may import which (see docs/architecture.md), checked
+"""The layering holds: which package may import which (docs/architecture.md), checked
 on every import statement under src/tentalis — module-level and inside functions, relative
 imports resolved — and no registry is filled as a side effect of an import."""
 
@@ -14,15 +14,31 @@ import tentalis
 
 SRC = Path(tentalis.__file__).resolve().parent
 
-# (importer, imported): a module under the first package may not import the second.
+# The layers of docs/architecture.md, bottom first: a package may import its own layer and
+# the layers below it, never one above. A new top-level package must be placed here.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors",),
+    ("config", "events", "durable"),
+    ("models", "bus", "sandbox"),
+    ("inference", "store"),
+    ("steps",),
+    ("rewards",),
+    ("envs",),
+    ("agents",),
+    ("training",),
+    ("gateway",),
+    ("services",),
+    ("demo",),
+    ("cli", "__main__"),
+)
+RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
+
+# Pairs the layer order allows but the design does not: the gateway serves any backend and
+# is wired by services/, so it reads no settings and knows no agents.
 FORBIDDEN = (
-    ("rewards", "agents"),
-    ("rewards", "envs"),
-    ("agents", "rewards"),
-    ("steps", "agents"),
-    ("steps", "rewards"),
-    ("steps", "envs"),
-    ("envs", "agents"),
+    ("gateway", "agents"),
+    ("gateway", "training"),
+    ("gateway", "config"),
 )
 
 
@@ -65,9 +81,14 @@ def violations(root: Path) -> list[str]:
             parts = name.split(".")
             if parts[0] != "tentalis" or len(parts) < 2:
                 continue
-            for importer, imported in FORBIDDEN:
-                if rel[0] == importer and parts[1] == imported:
-                    found.append(f"{path}:{line}: {importer} imports {name}")
+            importer, imported = rel[0], parts[1]
+            if importer == imported:
+                continue
+            if importer not in RANK or imported not in RANK:
+                unplaced = importer if importer not in RANK else imported
+                found.append(f"{path}:{line}: package {unplaced!r} has no layer in LAYERS")
+            elif RANK[imported] > RANK[importer] or (importer, imported) in FORBIDDEN:
+                found.append(f"{path}:{line}: {importer} imports {name}")
     return sorted(set(found))
 
 
@@ -89,9 +110,19 @@ def test_a_planted_violation_is_found_with_its_file_and_line(tmp_path: Path) -> 
             from ..agents import worker
         """))
     (pkg / "steps" / "__init__.py").write_text("from tentalis import envs\n")
+    (pkg / "gateway").mkdir()
+    (pkg / "gateway" / "__init__.py").write_text("import tentalis.config\n")
+    (pkg / "newpkg").mkdir()
+    (pkg / "newpkg" / "__init__.py").write_text("from tentalis.events import TaskEvent\n")
+    (pkg / "envs").mkdir()
+    (pkg / "envs" / "__init__.py").write_text("from tentalis.rewards import registry\n")
     found = violations(pkg)
     assert f"{pkg / 'rewards' / 'planted.py'}:4: rewards imports tentalis.agents" in found
     assert f"{pkg / 'steps' / '__init__.py'}:1: steps imports tentalis.envs" in found
+    assert f"{pkg / 'gateway' / '__init__.py'}:1: gateway imports tentalis.config" in found
+    assert (f"{pkg / 'newpkg' / '__init__.py'}:1: package 'newpkg' has no layer in LAYERS"
+            in found)
+    assert not [f for f in found if str(pkg / "envs") in f]  # envs may import rewards
 
 
 def test_importing_every_module_registers_nothing_until_load_environments() -> None:

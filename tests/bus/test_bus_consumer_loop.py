@@ -7,16 +7,35 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tentalis.bus import Bus, ConsumerSpec, Delivery, run_batch_consumer, run_consumer
+from tentalis.bus import (
+    Bus,
+    ConsumerInfo,
+    ConsumerSpec,
+    Delivery,
+    run_batch_consumer,
+    run_consumer,
+)
 from tentalis.bus.consumer import retry_delay
 from tentalis.events import DeadLetterEvent, Subjects, TaskEvent
 
 TASKS = Subjects.task("math")
 DeadLetters = Callable[..., Awaitable[list[DeadLetterEvent]]]
+WaitFor = Callable[..., Awaitable[None]]
 
 
 def spec(name: str, **fields: object) -> ConsumerSpec:
     return ConsumerSpec(name, [TASKS], fetch_timeout=0.2, **fields)  # type: ignore[arg-type]
+
+
+async def consumers(bus: Bus, prefix: str) -> list[ConsumerInfo]:
+    """The consumers whose name starts with ``prefix``, as ``bus.info()`` reports them."""
+    return [c for c in (await bus.info()).consumers if c.name.startswith(prefix)]
+
+
+async def settled(bus: Bus, name: str) -> bool:
+    """Whether consumer ``name`` has nothing left to deliver or redeliver (acks are
+    asynchronous on NATS: poll for this rather than sleep)."""
+    return [(c.pending, c.ack_pending) for c in await consumers(bus, name)] == [(0, 0)]
 
 
 async def stop_and_join(task: asyncio.Task[None], stop: asyncio.Event) -> None:
@@ -30,7 +49,7 @@ async def test_retry_delay_grows_then_repeats_the_last_step() -> None:
     assert retry_delay(3, ()) == 0.0
 
 
-async def test_handler_success_acks(bus: Bus) -> None:
+async def test_handler_success_acks(bus: Bus, wait_for: WaitFor) -> None:
     events = [TaskEvent(prompt=f"q{i}") for i in range(3)]
     for event in events:
         await bus.publish(event)
@@ -48,9 +67,7 @@ async def test_handler_success_acks(bus: Bus) -> None:
     await stop_and_join(loop, stop)
 
     assert seen == [e.event_id for e in events]
-    await asyncio.sleep(0.1)  # acks are asynchronous on NATS
-    [info] = [c for c in (await bus.info()).consumers if c.name == "ok"]
-    assert (info.pending, info.ack_pending) == (0, 0)
+    await wait_for(lambda: settled(bus, "ok"), what="pending and ack pending to reach 0")
 
 
 async def test_failing_handler_retries_then_dead_letters_with_the_reason(
@@ -105,17 +122,19 @@ async def test_the_loop_survives_a_failure_and_keeps_consuming(bus: Bus) -> None
     assert handled == ["good", "bad"]  # bad came back after its backoff
 
 
-async def test_run_consumer_returns_when_the_bus_closes(bus: Bus) -> None:
+async def test_run_consumer_returns_when_the_bus_closes(bus: Bus, wait_for: WaitFor) -> None:
     async def handle(delivery: Delivery) -> None:  # pragma: no cover - nothing published
         raise AssertionError
 
     loop = asyncio.create_task(run_consumer(bus, spec("closing"), handle))
-    await asyncio.sleep(0.2)
+    await wait_for(lambda: consumers(bus, "closing"), what="the loop's consumer")
     await bus.close()
     await asyncio.wait_for(loop, 2.0)
 
 
-async def test_batch_consumer_acks_the_batch_or_retries_each(bus: Bus) -> None:
+async def test_batch_consumer_acks_the_batch_or_retries_each(
+    bus: Bus, wait_for: WaitFor
+) -> None:
     events = [TaskEvent(prompt=f"q{i}") for i in range(4)]
     for event in events:
         await bus.publish(event)
@@ -138,9 +157,7 @@ async def test_batch_consumer_acks_the_batch_or_retries_each(bus: Bus) -> None:
 
     assert calls[0] == [1, 1, 1, 1]
     assert [n for c in calls[1:] for n in c] == [2, 2, 2, 2]  # every one retried once
-    await asyncio.sleep(0.1)
-    [info] = [c for c in (await bus.info()).consumers if c.name == "batcher"]
-    assert (info.pending, info.ack_pending) == (0, 0)
+    await wait_for(lambda: settled(bus, "batcher"), what="pending and ack pending to reach 0")
 
 
 async def test_batch_consumer_dead_letters_each_on_the_last_attempt(
@@ -203,16 +220,19 @@ async def test_stop_mid_batch_releases_the_rest_for_prompt_redelivery(
     assert [d.num_delivered for d in rest] == [2, 2]
 
 
-async def test_cancelling_the_loop_closes_its_consumer(bus: Bus) -> None:
+async def test_cancelling_the_loop_closes_its_consumer(bus: Bus, wait_for: WaitFor) -> None:
     async def handle(delivery: Delivery) -> None:  # pragma: no cover - nothing published
         raise AssertionError
 
     loop = asyncio.create_task(
         run_consumer(bus, spec("cancelled", durable=False), handle, stop=asyncio.Event())
     )
-    await asyncio.sleep(0.3)
+    await wait_for(lambda: consumers(bus, "cancelled"), what="the loop's consumer")
     loop.cancel()
     with pytest.raises(asyncio.CancelledError):
         await loop
-    await asyncio.sleep(0.1)
-    assert not [c for c in (await bus.info()).consumers if c.name.startswith("cancelled")]
+
+    async def removed() -> bool:
+        return not await consumers(bus, "cancelled")
+
+    await wait_for(removed, what="the ephemeral consumer to go")

@@ -152,7 +152,7 @@ async def test_resolve_auto_starts_one_that_others_then_find(home: Path) -> None
         runtime = home / "run" / "nats.json"
         assert read_runtime(runtime) is not None
         # another CLI process, even one that must not start a server, finds it
-        never = settings.model_copy(update={"nats_embedded": "never"})
+        never = settings.updated(nats_embedded="never")
         assert await resolve_nats(never) == (started_url, None)
     finally:
         server.stop()

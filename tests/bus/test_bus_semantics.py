@@ -9,12 +9,13 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tentalis.bus import Bus, ConsumerSpec, Delivery
+from tentalis.bus import Bus, ConsumerInfo, ConsumerSpec, Delivery
 from tentalis.errors import BusError
 from tentalis.events import DeadLetterEvent, FeedbackEvent, Subjects, TaskEvent
 
 Take = Callable[..., Awaitable[list[Delivery]]]
 DeadLetters = Callable[..., Awaitable[list[DeadLetterEvent]]]
+WaitFor = Callable[..., Awaitable[None]]
 
 FAST = {"fetch_timeout": 0.2}
 TASKS = Subjects.task("math")
@@ -22,6 +23,17 @@ TASKS = Subjects.task("math")
 
 def task(prompt: str = "2+2?", **fields: object) -> TaskEvent:
     return TaskEvent(prompt=prompt, **fields)  # type: ignore[arg-type]
+
+
+async def consumer(bus: Bus, name: str) -> ConsumerInfo | None:
+    """The consumer ``name`` as ``bus.info()`` reports it; None while it does not exist."""
+    return next((c for c in (await bus.info()).consumers if c.name == name), None)
+
+
+async def settled(bus: Bus, name: str) -> bool:
+    """Whether consumer ``name`` has nothing left to deliver or redeliver."""
+    c = await consumer(bus, name)
+    return c is not None and (c.pending, c.ack_pending) == (0, 0)
 
 
 async def test_publish_then_consume_roundtrip(bus: Bus, take: Take) -> None:
@@ -54,7 +66,9 @@ async def test_publish_outside_the_stream_is_refused(bus: Bus) -> None:
         await bus.publish_raw("elsewhere.subject", b"{}")
 
 
-async def test_one_durable_name_splits_the_work_another_name_sees_all(bus: Bus, take: Take) -> None:
+async def test_one_durable_name_splits_the_work_another_name_sees_all(
+    bus: Bus, take: Take, wait_for: WaitFor
+) -> None:
     n = 20
     sent = [task(f"q{i}") for i in range(n)]
     for event in sent:
@@ -75,7 +89,8 @@ async def test_one_durable_name_splits_the_work_another_name_sees_all(bus: Bus, 
     workers = [asyncio.create_task(worker("a")), asyncio.create_task(worker("b"))]
     try:
         await asyncio.wait_for(all_in.wait(), 10)
-        await asyncio.sleep(0.3)  # a duplicate delivery would arrive now
+        # every delivery acked: from here on no duplicate can arrive
+        await wait_for(lambda: settled(bus, "workers"), what="the acks")
     finally:
         for w in workers:
             w.cancel()
@@ -119,11 +134,13 @@ async def test_unacked_delivery_comes_back_after_ack_wait(bus: Bus) -> None:
     assert t2 - t1 >= 0.8, "redelivered before ack_wait expired"
 
 
-async def test_a_stuck_readers_message_goes_to_another_reader(bus: Bus, take: Take) -> None:
+async def test_a_stuck_readers_message_goes_to_another_reader(
+    bus: Bus, take: Take, wait_for: WaitFor
+) -> None:
     shared = ConsumerSpec("pool", [TASKS], ack_wait=1.0, **FAST)
     # Two readers wait; whichever gets the task stops reading and never acks it.
     readers = [asyncio.create_task(take(bus, shared, 1, ack=False)) for _ in range(2)]
-    await asyncio.sleep(0.3)
+    await wait_for(lambda: consumer(bus, "pool"), what="the readers' consumer")
     sent = task()
     await bus.publish(sent)
     [first], [second] = await asyncio.wait_for(asyncio.gather(*readers), 5)
@@ -171,7 +188,34 @@ async def test_malformed_payloads_are_dead_lettered_and_the_consumer_goes_on(
     assert (parser.pending, parser.ack_pending) == (0, 0)  # terminated, never coming back
 
 
-async def test_close_ends_a_waiting_consumer(bus: Bus) -> None:
+async def test_a_message_whose_last_delivery_dies_unsettled_is_dead_lettered(
+    bus: Bus, take: Take, dead_letters: DeadLetters
+) -> None:
+    sent = task()
+    await bus.publish(sent)
+    spec = ConsumerSpec("mortal", [TASKS], max_deliver=2, ack_wait=0.5, **FAST)
+    # Two readers in turn take the task and die before settling it; the second delivery
+    # is the last one JetStream makes, so nothing but a dead letter can keep the reason.
+    [first] = await take(bus, spec, 1, ack=False)
+    [last] = await take(bus, spec, 1, ack=False)
+    assert (first.num_delivered, last.num_delivered) == (1, 2)
+
+    survivor = asyncio.create_task(take(bus, spec, 1, timeout=30))  # a restarted reader
+    try:
+        [dead] = await dead_letters(bus, 1, timeout=10.0)
+    finally:
+        survivor.cancel()
+        await asyncio.gather(survivor, return_exceptions=True)
+
+    assert survivor.cancelled(), "the exhausted message was delivered a third time"
+    assert dead.consumer == "mortal" and dead.original_subject == TASKS
+    assert dead.stream_sequence == 1 and dead.num_delivered == 2
+    assert dead.task_id == sent.task_id
+    assert "2 deliveries" in dead.reason and "no ack" in dead.reason
+    assert json.loads(dead.payload)["event_id"] == sent.event_id
+
+
+async def test_close_ends_a_waiting_consumer(bus: Bus, wait_for: WaitFor) -> None:
     async def read() -> int:
         count = 0
         async for _ in bus.consume(ConsumerSpec("idle", [TASKS], fetch_timeout=5.0)):
@@ -179,14 +223,14 @@ async def test_close_ends_a_waiting_consumer(bus: Bus) -> None:
         return count
 
     reader = asyncio.create_task(read())
-    await asyncio.sleep(0.2)
+    await wait_for(lambda: consumer(bus, "idle"), what="the reader's consumer")
     started = time.monotonic()
     await bus.close()
     assert await asyncio.wait_for(reader, 2.0) == 0
     assert time.monotonic() - started < 1.0  # did not wait for the 5 s fetch
 
 
-async def test_deliver_new_skips_the_backlog(bus: Bus) -> None:
+async def test_deliver_new_skips_the_backlog(bus: Bus, wait_for: WaitFor) -> None:
     await bus.publish(task("old"))
     spec = ConsumerSpec("fresh", [TASKS], deliver="new", **FAST)
 
@@ -197,7 +241,7 @@ async def test_deliver_new_skips_the_backlog(bus: Bus) -> None:
         return ""
 
     reader = asyncio.create_task(first())
-    await asyncio.sleep(0.3)  # the consumer exists before the next publish
+    await wait_for(lambda: consumer(bus, "fresh"), what="the consumer")  # before the publish
     await bus.publish(task("new"))
     assert await asyncio.wait_for(reader, 5.0) == "new"
 
@@ -243,7 +287,9 @@ async def test_health_put_get(bus: Bus) -> None:
     }
 
 
-async def test_info_reports_consumer_pending_counts(bus: Bus, take: Take) -> None:
+async def test_info_reports_consumer_pending_counts(
+    bus: Bus, take: Take, wait_for: WaitFor
+) -> None:
     for i in range(3):
         await bus.publish(task(f"q{i}"))
     [held] = await take(bus, ConsumerSpec("counter", [TASKS], **FAST), 1, ack=False)
@@ -257,9 +303,12 @@ async def test_info_reports_consumer_pending_counts(bus: Bus, take: Take) -> Non
     assert counter.filter_subjects == [TASKS]
 
     await held.ack()
-    await asyncio.sleep(0.1)  # the ack is asynchronous on NATS
-    [counter] = [c for c in (await bus.info()).consumers if c.name == "counter"]
-    assert counter.ack_pending == 0
+
+    async def acked() -> bool:  # the ack is asynchronous on NATS
+        c = await consumer(bus, "counter")
+        return c is not None and c.ack_pending == 0
+
+    await wait_for(acked, what="the ack")
 
 
 async def test_invalid_consumer_name_is_a_bus_error(bus: Bus) -> None:
@@ -291,7 +340,7 @@ async def test_an_ephemeral_consumer_starts_over_and_is_removed(bus: Bus, take: 
     assert not [c for c in (await bus.info()).consumers if c.name.startswith("peek")]
 
 
-async def test_listen_sees_live_events_until_stopped(bus) -> None:
+async def test_listen_sees_live_events_until_stopped(bus, wait_for: WaitFor) -> None:
     seen: list[str] = []
 
     async def on_event(event) -> None:
@@ -302,10 +351,7 @@ async def test_listen_sees_live_events_until_stopped(bus) -> None:
     await bus.publish(first)
     await bus.publish(TaskEvent(prompt="not listened to"))
     await bus.publish_raw(Subjects.feedback("math"), b"{not json")  # skipped, no crash
-    for _ in range(50):
-        if seen:
-            break
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: seen, what="the live event")
     await stop()
     await bus.publish(FeedbackEvent(task_id="t2", score=0.0, feedback="late"))
     await asyncio.sleep(0.1)

@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 from tentalis.bus.memory import MemoryBus
 from tentalis.gateway.bridge import create_bridge_app
 from tentalis.gateway.proxy import create_proxy_app
-from tentalis.gateway.proxy_config import ProxyConfig
+from tentalis.gateway.proxy.config import ProxyConfig
 from tentalis.gateway.publisher import EventPublisher
 from tentalis.gateway.security import SecurityConfig
 from tentalis.gateway.spool import Spool

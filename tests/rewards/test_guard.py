@@ -94,7 +94,7 @@ def test_scorer_pair_from_components() -> None:
 
 # --- configuration ------------------------------------------------------------------------
 def test_settings_defaults_match_the_config_defaults() -> None:
-    assert GuardConfig.from_settings(Settings(_env_file=None)) == GuardConfig()
+    assert Settings(_env_file=None).guard == GuardConfig()
 
 
 def test_inconsistent_config_says_what_to_change() -> None:

@@ -110,8 +110,8 @@ def test_judge_from_settings_and_registry(scripted_inference) -> None:
                              judge_backend="openai", judge_base_url="http://judge:8000/v1")
     assert judge_config(settings).votes == 3 and judge_config(settings).aggregate == "mean"
     js = judge_settings(settings)
-    assert (js.inference_backend, js.llm_model) == ("openai", "other")
-    assert js.inference_base_url == "http://judge:8000/v1"
+    assert (js.inference.backend, js.inference.model) == ("openai", "other")
+    assert js.inference.base_url == "http://judge:8000/v1"
     llm = scripted_inference(truthful)
     use_judge_inference(llm)
     try:

@@ -22,9 +22,9 @@ from tentalis.bus.embedded import free_port
 from tentalis.bus.memory import MemoryBus
 from tentalis.errors import BusError
 from tentalis.gateway.bridge import create_bridge_app
-from tentalis.gateway.model_server import create_model_app
+from tentalis.gateway.modelserver import create_model_app
 from tentalis.gateway.proxy import create_proxy_app
-from tentalis.gateway.proxy_config import ProxyConfig
+from tentalis.gateway.proxy.config import ProxyConfig
 from tentalis.gateway.publisher import EventPublisher
 from tentalis.gateway.security import SecurityConfig
 from tentalis.gateway.spool import Spool

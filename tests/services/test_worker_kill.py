@@ -55,12 +55,28 @@ async def test_sigkill_mid_task_loses_nothing_and_records_once(tmp_path, tiny_mo
         for t in tasks:
             await bus.publish(t)
 
+        async def consumer(name: str):  # type: ignore[no-untyped-def]
+            return next((c for c in (await bus.info()).consumers if c.name == name), None)
+
+        async def recorded_all() -> bool:  # the recorder holds nothing it has not stored
+            c = await consumer(recorder.spec.name)
+            return c is not None and (c.pending, c.ack_pending) == (0, 0)
+
         async def in_flight() -> bool:  # worker-a holds tasks it has not answered
-            info = await bus.info()
-            c = next((c for c in info.consumers if c.name == "workers-math"), None)
+            c = await consumer("workers-math")
             return c is not None and c.ack_pending > 0 and store.counts()["result"] == 0
 
-        await _until(in_flight, 120, "worker-a to take the tasks")
+        async def frozen_in_flight() -> bool:
+            # Freeze worker-a, let the recorder store whatever it published, then look: a
+            # frozen worker cannot finish between the look and the kill.
+            first.send_signal(signal.SIGSTOP)
+            await _until(recorded_all, 30, "the recorder to catch up")
+            if await in_flight():
+                return True
+            first.send_signal(signal.SIGCONT)
+            return False
+
+        await _until(frozen_in_flight, 120, "worker-a to take the tasks")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         assert store.counts()["result"] < len(tasks)  # killed before answering them all
@@ -70,7 +86,12 @@ async def test_sigkill_mid_task_loses_nothing_and_records_once(tmp_path, tiny_mo
             return store.counts()["result"] >= len(tasks)
 
         await _until(all_answered, 180, "worker-b to answer the redelivered tasks")
-        await asyncio.sleep(1.0)  # anything recorded twice would show up now
+
+        async def quiet() -> bool:  # every task acked, every result stored: nothing can follow
+            c = await consumer("workers-math")
+            return c is not None and (c.pending, c.ack_pending) == (0, 0) and await recorded_all()
+
+        await _until(quiet, 60, "the workers' and the recorder's consumers to settle")
         assert store.counts()["result"] == len(tasks)
         assert store.duplicate_results() == 0
         for t in tasks:

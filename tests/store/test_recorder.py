@@ -8,7 +8,7 @@ from tentalis.store import ExperienceStore
 from tentalis.store.recorder import Recorder
 
 
-async def test_recorder_persists_every_event_once(memory_bus, tmp_path) -> None:
+async def test_recorder_persists_every_event_once(memory_bus, tmp_path, wait_for) -> None:
     store = ExperienceStore(tmp_path / "x.db")
     recorder = Recorder(store)
     task = TaskEvent(prompt="p", answer="1")
@@ -18,10 +18,7 @@ async def test_recorder_persists_every_event_once(memory_bus, tmp_path) -> None:
     stop = asyncio.Event()
     run = asyncio.create_task(run_batch_consumer(memory_bus, recorder.spec,
                                                  recorder.handle_batch, stop=stop))
-    for _ in range(100):
-        if recorder.recorded >= 2:
-            break
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: recorder.recorded >= 2, what="the recorder")
     stop.set()
     await asyncio.wait_for(run, 3)
     counts = store.counts()

@@ -20,12 +20,12 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 from pydantic import BaseModel
 
 from tentalis.agents.review import Reviewer
 from tentalis.bus.base import Bus, ConsumerSpec, Delivery
+from tentalis.config.agents import ManagerConfig
 from tentalis.events import (
     Event,
     FeedbackEvent,
@@ -40,15 +40,6 @@ from tentalis.inference.base import ChatRequest, InferenceClient
 log = logging.getLogger(__name__)
 
 _NUMBERED = re.compile(r"^\s*(\d{1,2})[.)]\s+(.+?)\s*$")
-
-
-@dataclass
-class ManagerConfig:
-    manager_id: str = "manager-01"
-    task_timeout: float = 30.0
-    max_in_flight: int = 8
-    max_subtasks: int = 4
-    environment: str = "math"
 
 
 class TaskOutcome(BaseModel):

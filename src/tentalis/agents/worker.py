@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tentalis.agents.updates import apply_update, newest_updates, updates_spec
 from tentalis.bus.base import Bus, ConsumerSpec, Delivery
+from tentalis.config.agents import WorkerConfig
 from tentalis.envs.answering import build_messages
 from tentalis.errors import TentalisError
 from tentalis.events import (
@@ -30,26 +29,11 @@ from tentalis.events import (
     TaskEvent,
     derived_id,
 )
+from tentalis.inference.adapters.updates import apply_update, newest_updates, updates_spec
 from tentalis.inference.base import ChatRequest, Completion, InferenceClient
 from tentalis.steps.results import failed_result, result_from_completion
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WorkerConfig:
-    """How a worker answers tasks."""
-
-    worker_id: str = "worker-01"
-    environments: Sequence[str] = ("math",)
-    batch_size: int = 8
-    max_new_tokens: int = 192
-    temperature: float = 0.7
-    max_deliver: int = 5
-    ack_wait: float = 120.0
-    adapter: str | None = None
-    follow_adapter: str = "policy"  # updates to other adapter names are not for this worker
-    seed: int | None = None
 
 
 class Worker:

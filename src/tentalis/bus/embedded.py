@@ -259,16 +259,16 @@ async def resolve_nats(settings: Settings) -> tuple[str, EmbeddedNats | None]:
     else a live embedded server from ``<home>/run/nats.json``, else (``auto``) start one.
     """
     runtime_path = settings.tentalis_home / "run" / "nats.json"
-    if settings.nats_embedded != "always":
-        probe = min(settings.nats_connect_timeout, 1.0)
-        if await nats_answers(settings.nats_url, probe):
-            return settings.nats_url, None
+    if settings.bus.embedded != "always":
+        probe = min(settings.bus.connect_timeout, 1.0)
+        if await nats_answers(settings.bus.url, probe):
+            return settings.bus.url, None
         running = read_runtime(runtime_path)
         if running is not None and await nats_answers(running.url, probe):
             return running.url, None
-        if settings.nats_embedded == "never":
+        if settings.bus.embedded == "never":
             raise BusError(
-                f"no NATS server with JetStream answers at NATS_URL={settings.nats_url}; "
+                f"no NATS server with JetStream answers at NATS_URL={settings.bus.url}; "
                 "start one (`tentalis serve`, or nats-server -js) or set NATS_URL "
                 "(NATS_EMBEDDED=never forbids starting an embedded one)"
             )

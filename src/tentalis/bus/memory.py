@@ -4,8 +4,9 @@ It keeps one process's events in a list, so nothing survives the process and not
 shared between processes. What it keeps from JetStream: deduplication by event id within
 the duplicate window; one durable consumer per name whose readers share its messages while
 every other name sees them all; NATS-style ``*``/``>`` filters; redelivery after
-``ack_wait`` and after ``nak(delay)``; no redelivery after ``max_deliver``; dead letters for
-undecodable payloads. Request/reply and health are plain dictionaries.
+``ack_wait`` and after ``nak(delay)``; no redelivery after ``max_deliver``, and a dead letter
+for what was never settled on its last delivery; dead letters for undecodable payloads.
+Request/reply and health are plain dictionaries.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tentalis.bus.wire import (
     check_consumer_name,
     dead_letter_event,
     error_reply,
+    exhausted_reason,
     health_key,
     is_dead_letter_subject,
     subject_matches,
@@ -69,15 +71,18 @@ class _Consumer:
     def matches(self, subject: str) -> bool:
         return any(subject_matches(f, subject) for f in self.spec.subjects)
 
-    def expire(self, now: float) -> None:
-        """Forget messages that are due again but were delivered max_deliver times (NATS)."""
+    def expire(self, now: float) -> list[tuple[int, int]]:
+        """Forget messages that are due again but were delivered max_deliver times (NATS);
+        return their ``(stream sequence, deliveries)`` for the dead letter."""
+        out = []
         for seq, u in list(self.unacked.items()):
             if u.due <= now and u.num_delivered >= self.spec.max_deliver:
                 del self.unacked[seq]
+                out.append((seq, u.num_delivered))
+        return out
 
     def take(self, stream: list[_Stored], now: float, batch: int) -> list[tuple[_Stored, int]]:
         """Up to one batch: due redeliveries first, then new matching messages."""
-        self.expire(now)
         out: list[tuple[_Stored, int]] = []
         for seq in sorted(self.unacked):
             u = self.unacked[seq]
@@ -255,6 +260,7 @@ class MemoryBus:
     async def _next(self, consumer: _Consumer, batch: int) -> list[tuple[_Stored, int]]:
         while self._connected:
             now = time.monotonic()
+            await self._expire(consumer, now)
             items = consumer.take(self._stream, now, batch)
             if items:
                 return items
@@ -264,6 +270,19 @@ class MemoryBus:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(consumer.wakeup.wait(), wait)
         return []
+
+    async def _expire(self, consumer: _Consumer, now: float) -> None:
+        """Dead-letter what was never settled on its last allowed delivery (on NATS: the
+        max-deliveries advisory, read by :mod:`tentalis.bus.exhausted`)."""
+        for seq, num_delivered in consumer.expire(now):
+            stored = self._stream[seq - 1]
+            try:
+                event: Event | None = decode_event(stored.payload)
+            except EventDecodeError:
+                event = None
+            await self._dead_letter(
+                consumer, stored, num_delivered, exhausted_reason(num_delivered), event
+            )
 
     async def _dead_letter(
         self,
@@ -328,8 +347,8 @@ class MemoryBus:
         for s in self._stream:
             subjects[s.subject] = subjects.get(s.subject, 0) + 1
         consumers = []
-        for c in self._consumers.values():
-            c.expire(now)
+        for c in list(self._consumers.values()):
+            await self._expire(c, now)
             consumers.append(
                 ConsumerInfo(
                     name=c.name,

@@ -1,7 +1,9 @@
 """The Bus on NATS JetStream (nats-py).
 
 Events live in one file-backed stream (``Subjects.STREAM`` over ``Subjects.ALL``) with
-limits retention, so every consumer name reads the full log and acks independently. A
+limits retention, so every consumer name reads the full log and acks independently; a
+second stream keeps JetStream's max-deliveries advisories for the dead letters of
+:mod:`tentalis.bus.exhausted`. A
 consumer is a JetStream *pull* consumer: processes that use the same durable name share
 its messages (queue-group delivery); fetch timeouts mean "nothing yet" and the loop goes
 on. Request/reply runs on core NATS (not persisted); health lives in a KV bucket.
@@ -32,6 +34,7 @@ from tentalis.bus.base import (
     EventHandler,
     RequestHandler,
 )
+from tentalis.bus.exhausted import advisory_stream_config
 from tentalis.bus.pull import nats_call, pull_batches
 from tentalis.bus.wire import error_reply, health_key
 from tentalis.errors import BusError, EventDecodeError
@@ -154,10 +157,11 @@ class NatsBus:
             duplicate_window=self.duplicate_window,
         )
         try:
-            try:
-                await js.add_stream(config)
-            except nats.js.errors.BadRequestError:  # exists with another config
-                await js.update_stream(config)
+            for stream_config in (config, advisory_stream_config(self.stream, config.max_age)):
+                try:
+                    await js.add_stream(stream_config)
+                except nats.js.errors.BadRequestError:  # exists with another config
+                    await js.update_stream(stream_config)
         except (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError):
             raise BusError(
                 f"JetStream is not enabled on the NATS server at {self.url}; "

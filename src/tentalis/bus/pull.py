@@ -3,7 +3,8 @@
 Readers that bind to the same durable consumer share its messages: that is the queue
 group. A fetch that times out means "nothing yet"; the loop pulls again until the bus
 closes. Payloads that are not valid events are dead-lettered and terminated here, so the
-handler only ever sees decoded events.
+handler only ever sees decoded events; so is what JetStream gives up on after the last
+allowed delivery (:mod:`tentalis.bus.exhausted`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import nats.errors
@@ -20,14 +21,17 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 
 from tentalis.bus.base import ConsumerSpec, Delivery
+from tentalis.bus.exhausted import (
+    Publish,
+    advisory_stream,
+    advisory_subject,
+    dead_letter_exhausted,
+)
 from tentalis.bus.wire import check_consumer_name, dead_letter_event, is_dead_letter_subject
 from tentalis.errors import BusError, EventDecodeError
 from tentalis.events import Event, decode_event, new_id
 
 log = logging.getLogger(__name__)
-
-Publish = Callable[[Event], Awaitable[bool]]
-
 
 async def nats_call(op: Awaitable[Any], what: str) -> Any:
     """Await a nats-py call, turning its errors into BusError."""
@@ -119,7 +123,10 @@ async def pull_batches(
         await js.add_consumer(stream, config=consumer_config(name, spec))
         sub = await js.pull_subscribe_bind(consumer=name, stream=stream)
     except (nats.errors.Error, ValueError) as exc:
+        if closed.is_set():
+            return  # the bus closed while the consumer was being set up: nothing to read
         raise BusError(f"cannot create consumer {name!r} on stream {stream}: {exc}") from exc
+    watcher = asyncio.create_task(_watch_exhausted(js, stream, name, spec, closed, publish))
     try:
         while not closed.is_set():
             msgs = await _fetch(sub, spec, closed)
@@ -136,11 +143,56 @@ async def pull_batches(
             if batch:
                 yield batch
     finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
         if not spec.durable and not closed.is_set():
             with contextlib.suppress(Exception):
                 await js.delete_consumer(stream, name)
+
+
+async def _watch_exhausted(
+    js: JetStreamContext,
+    stream: str,
+    name: str,
+    spec: ConsumerSpec,
+    closed: asyncio.Event,
+    publish: Publish,
+) -> None:
+    """Dead-letter what consumer ``name`` gave up on (see :mod:`tentalis.bus.exhausted`),
+    until ``closed`` is set. Its readers share the watch as they share the messages."""
+    watch = ConsumerSpec(
+        name=f"{name}_exhausted",
+        subjects=[advisory_subject(stream, name)],
+        batch=16,
+        ack_wait=30.0,
+        durable=spec.durable,
+        fetch_timeout=spec.fetch_timeout,
+    )
+    where = advisory_stream(stream)
+    try:
+        await js.add_consumer(where, config=consumer_config(watch.name, watch))
+        sub = await js.pull_subscribe_bind(consumer=watch.name, stream=where)
+    except (nats.errors.Error, ValueError) as exc:
+        log.error("consumer %s cannot watch for messages it gives up on: %s", name, exc)
+        return
+    try:
+        while not closed.is_set():
+            msgs = await _fetch(sub, watch, closed)
+            if msgs is None:
+                break
+            for msg in msgs:
+                try:
+                    await dead_letter_exhausted(js, stream, spec.name, msg, publish)
+                except Exception:  # the advisory comes back after ack_wait
+                    log.exception("consumer %s: dead-lettering a given-up message failed", name)
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+        if not spec.durable and not closed.is_set():
+            with contextlib.suppress(Exception):
+                await js.delete_consumer(where, watch.name)
 
 
 async def _fetch(

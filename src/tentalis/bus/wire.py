@@ -81,6 +81,15 @@ def dead_letter_event(
     )
 
 
+def exhausted_reason(num_delivered: int) -> str:
+    """The dead letter's reason for a message that was never settled on its last allowed
+    delivery (its reader died, hung past ``ack_wait`` or released it)."""
+    return (
+        f"no ack after {num_delivered} deliveries (max_deliver): the handler died, hung "
+        "past ack_wait or released the message on its last delivery"
+    )
+
+
 def is_dead_letter_subject(subject: str) -> bool:
     """Dead letters that fail again are dropped (logged), never dead-lettered in a loop."""
     return subject == Subjects.DEAD_LETTER

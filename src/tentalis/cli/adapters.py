@@ -88,7 +88,7 @@ async def _rollback(settings: Settings, name: str, version: int, worker: str | N
         registry.store.close()
     bus = await _connect_existing(settings)
     if bus is None:
-        raise BusError(f"no NATS server answers at {settings.nats_url}: start `tentalis serve` "
+        raise BusError(f"no NATS server answers at {settings.bus.url}: start `tentalis serve` "
                        "first (workers take rollbacks from the bus)")
     try:
         await bus.publish(update)

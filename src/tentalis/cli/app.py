@@ -9,6 +9,7 @@ import typer
 
 from tentalis.cli import commands
 from tentalis.cli.errors import exits_cleanly
+from tentalis.cli.options import setting_option, train_option
 from tentalis.cli.rewards import rewards_app
 from tentalis.config import load_settings
 from tentalis.envs import load_environments
@@ -37,10 +38,8 @@ Embedded = Annotated[
     typer.Option("--embedded/--no-embedded",
                  help="Always start an embedded nats-server (NATS_EMBEDDED=always)."),
 ]
-Model = Annotated[
-    str | None, typer.Option("--model", help="LLM_MODEL: alias, local dir or hub id.")
-]
-NatsUrl = Annotated[str | None, typer.Option("--nats-url", help="NATS_URL.")]
+Model = Annotated[str | None, setting_option("inference", "model", "--model")]
+NatsUrl = Annotated[str | None, setting_option("bus", "url", "--nats-url")]
 
 
 def _settings(embedded: bool | None = None, **overrides: object):  # type: ignore[no-untyped-def]
@@ -122,21 +121,21 @@ Opt = typer.Option
 @app.command()
 @exits_cleanly
 def train(
-    backend: Annotated[str | None, Opt(help="standalone | openrlhf (TRAINER_BACKEND).")] = None,
-    loss_type: Annotated[str | None, Opt(help="grpo|bnpo|dr_grpo|dapo|gspo|cispo")] = None,
-    advantage: Annotated[str | None, Opt(help="group|batch|none|rloo")] = None,
-    learning_rate: Annotated[float | None, Opt(help="AdamW learning rate.")] = None,
-    epsilon: Annotated[float | None, Opt(help="Lower clip ε.")] = None,
-    epsilon_high: Annotated[float | None, Opt(help="Upper clip ε (DAPO clip-higher).")] = None,
-    beta: Annotated[float | None, Opt(help="KL weight (0: no reference pass).")] = None,
-    group_size: Annotated[int | None, Opt(help="Completions per prompt (G).")] = None,
-    prompts_per_step: Annotated[int | None, Opt(help="Groups per optimiser step.")] = None,
-    micro_batch_size: Annotated[int | None, Opt(help="Sequences per forward/backward.")] = None,
-    lora_r: Annotated[int | None, Opt(help="LoRA rank.")] = None,
-    save_every: Annotated[int | None, Opt(help="Publish an adapter every K steps.")] = None,
-    adapter_name: Annotated[str | None, Opt(help="Adapter the workers load.")] = None,
-    dynamic_sampling: Annotated[bool | None, Opt(
-        "--dynamic-sampling/--no-dynamic-sampling", help="Drop zero-variance groups.")] = None,
+    backend: Annotated[str | None, train_option("backend")] = None,
+    loss_type: Annotated[str | None, train_option("loss_type")] = None,
+    advantage: Annotated[str | None, train_option("advantage")] = None,
+    learning_rate: Annotated[float | None, train_option("learning_rate")] = None,
+    epsilon: Annotated[float | None, train_option("epsilon")] = None,
+    epsilon_high: Annotated[float | None, train_option("epsilon_high")] = None,
+    beta: Annotated[float | None, train_option("beta")] = None,
+    group_size: Annotated[int | None, train_option("group_size")] = None,
+    prompts_per_step: Annotated[int | None, train_option("prompts_per_step")] = None,
+    micro_batch_size: Annotated[int | None, train_option("micro_batch_size")] = None,
+    lora_r: Annotated[int | None, train_option("lora_r")] = None,
+    save_every: Annotated[int | None, train_option("save_every")] = None,
+    adapter_name: Annotated[str | None, train_option("adapter_name")] = None,
+    dynamic_sampling: Annotated[bool | None, train_option(
+        "dynamic_sampling", "--dynamic-sampling/--no-dynamic-sampling")] = None,
     target_worker: Annotated[str | None, Opt(help="Send updates to this worker only.")] = None,
     feed: Annotated[str | None, Opt(
         help="Also sample training rounds from the math suite at this level (e.g. addition).")
@@ -161,7 +160,7 @@ def train(
         "micro_batch_size": micro_batch_size, "lora_r": lora_r, "save_every": save_every,
         "adapter_name": adapter_name, "dynamic_sampling": dynamic_sampling,
     }
-    asyncio.run(commands.train(settings, backend or settings.trainer_backend,
+    asyncio.run(commands.train(settings, backend or settings.training.backend,
                                {k: v for k, v in fields.items() if v is not None},
                                target_worker=target_worker, feed=feed, max_steps=max_steps,
                                trainer_id=trainer_id))
@@ -173,7 +172,9 @@ def _service(kind: str) -> None:
 
 @app.command()
 @exits_cleanly
-def worker(worker_id: Annotated[str | None, typer.Option(help="WORKER_ID.")] = None) -> None:
+def worker(
+    worker_id: Annotated[str | None, setting_option("worker", "worker_id")] = None,
+) -> None:
     """Run one worker (joins its environments' queue groups)."""
     asyncio.run(commands.service(load_settings(worker_id=worker_id), "worker"))
 

@@ -26,8 +26,9 @@ def _load_model_dir(settings: Settings) -> Path:
     from tentalis.models import ModelStore
 
     store = ModelStore(settings.tentalis_home)
-    with console.status(f"resolving model {settings.llm_model} (first use fetches and converts)"):
-        return store.resolve(settings.llm_model)
+    model = settings.inference.model
+    with console.status(f"resolving model {model} (first use fetches and converts)"):
+        return store.resolve(model)
 
 
 def init(settings: Settings, *, force: bool = False) -> None:
@@ -38,10 +39,10 @@ def init(settings: Settings, *, force: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(tomli_w.dumps(settings.to_toml_dict()))
         console.print(f"wrote {path}")
-    if settings.inference_backend == "local":
+    if settings.inference.backend == "local":
         t0 = time.perf_counter()
         model_dir = _load_model_dir(settings)
-        console.print(f"model {settings.llm_model}: {model_dir} "
+        console.print(f"model {settings.inference.model}: {model_dir} "
                       f"({time.perf_counter() - t0:.1f} s)")
         manifest = model_dir / "manifest.json"
         if manifest.exists():
@@ -55,7 +56,7 @@ async def serve(settings: Settings, workers: int) -> None:
     from tentalis.services.supervisor import Supervisor
 
     setup_logging(settings)
-    if settings.inference_backend == "local":
+    if settings.inference.backend == "local":
         await asyncio.to_thread(_load_model_dir, settings)  # fetch once, before the children
     stop = asyncio.Event()
     stop_on_signals(stop)
@@ -76,12 +77,12 @@ async def _connect_existing(settings: Settings):  # type: ignore[no-untyped-def]
     """Connect to a running bus without starting one (None when there is none)."""
     from tentalis.bus import NatsBus, resolve_nats
 
-    probe = settings.model_copy(update={"nats_embedded": "never"})
+    probe = settings.updated(nats_embedded="never")
     try:
         url, _ = await resolve_nats(probe)
     except BusError:
         return None
-    bus = NatsBus(url, connect_timeout=settings.nats_connect_timeout)
+    bus = NatsBus(url, connect_timeout=settings.bus.connect_timeout)
     await bus.connect()
     return bus
 
@@ -89,7 +90,7 @@ async def _connect_existing(settings: Settings):  # type: ignore[no-untyped-def]
 async def status(settings: Settings) -> None:
     bus = await _connect_existing(settings)
     if bus is None:
-        console.print(f"[red]NATS[/red]: nothing answers at {settings.nats_url} and no embedded "
+        console.print(f"[red]NATS[/red]: nothing answers at {settings.bus.url} and no embedded "
                       "server is running (start one with `tentalis serve`)")
     shown: set[str] = set()
     if bus is not None:
@@ -132,15 +133,15 @@ async def _print_bus(bus) -> set[str]:  # type: ignore[no-untyped-def]
 def _print_model(settings: Settings) -> None:
     from tentalis.models import ModelStore
 
-    if settings.inference_backend != "local":
-        console.print(f"model: {settings.llm_model} via {settings.inference_backend} "
-                      f"at {settings.resolved_inference_base_url()}")
+    if settings.inference.backend != "local":
+        console.print(f"model: {settings.inference.model} via {settings.inference.backend} "
+                      f"at {settings.inference.resolved_base_url()}")
         return
-    cached = ModelStore(settings.tentalis_home).cached_path(settings.llm_model)
+    cached = ModelStore(settings.tentalis_home).cached_path(settings.inference.model)
     if cached is None:
-        console.print(f"model: {settings.llm_model} — not cached yet (`tentalis init`)")
+        console.print(f"model: {settings.inference.model} — not cached yet (`tentalis init`)")
     else:
-        console.print(f"model: {settings.llm_model} — {cached}")
+        console.print(f"model: {settings.inference.model} — {cached}")
 
 
 def _print_store(settings: Settings, shown: set[str] | None = None) -> None:
@@ -178,7 +179,7 @@ async def ask(settings: Settings, text: str, timeout: float) -> None:
 
     bus = await _connect_existing(settings)
     if bus is None:
-        raise BusError(f"no NATS server at {settings.nats_url}: start `tentalis serve` first")
+        raise BusError(f"no NATS server at {settings.bus.url}: start `tentalis serve` first")
     try:
         with console.status("waiting for the manager…"):
             reply = await bus.request(
@@ -220,23 +221,23 @@ async def demo(settings: Settings, *, n_tasks: int, workers: int, minutes: float
 
     if judge and minutes > 0:
         raise ConfigError("--judge shows the judge on an evaluation run: use it with --minutes 0")
-    if minutes > 0 and settings.inference_backend != "local":
+    if minutes > 0 and settings.inference.backend != "local":
         raise ConfigError("the training demo trains in-process: it needs INFERENCE_BACKEND=local")
     if minutes > 0:
         # one sampling round (up to 16 prompts × 4 samples, see training.feeder.round_size)
         # is one generation batch
-        settings = settings.model_copy(update={
-            "inference_max_batch": max(settings.inference_max_batch, 64),
-            "manager_max_in_flight": max(settings.manager_max_in_flight, 64),
+        settings = settings.updated(
+            inference_max_batch=max(settings.inference.max_batch, 64),
+            manager_max_in_flight=max(settings.manager.max_in_flight, 64),
             # the workers take a round's tasks in separate fetches: wait for all of them
             # to join one generation batch instead of decoding two batches in turn
-            "inference_batch_window_ms": max(settings.inference_batch_window_ms, 50.0),
+            inference_batch_window_ms=max(settings.inference.batch_window_ms, 50.0),
             # float32 like the trainer: the workers then serve the trained adapter merged
             # into the weights (inference.merging), and the recipe was shown in float32
-            "inference_dtype": "float32",
-            "worker_adapter": "demo",  # the demo's workers follow the demo's adapter only
-        })
-    if settings.inference_backend == "local":
+            inference_dtype="float32",
+            worker_adapter="demo",  # the demo's workers follow the demo's adapter only
+        )
+    if settings.inference.backend == "local":
         await asyncio.to_thread(_load_model_dir, settings)
     with console.status("loading model"):
         inference = await asyncio.to_thread(create_inference, settings)
@@ -255,7 +256,7 @@ async def demo(settings: Settings, *, n_tasks: int, workers: int, minutes: float
                 bar = progress.add_task("tasks through the loop", total=len(tasks))
                 report = await run_tasks(bus, inference, settings, tasks, workers=workers,
                                          on_done=lambda _o: progress.advance(bar))
-            print_loop_report(console, report, f"held-out tasks — {settings.llm_model}")
+            print_loop_report(console, report, f"held-out tasks — {settings.inference.model}")
             if judge:
                 await _judge_view(settings, inference, report.outcomes, judge)
     finally:
@@ -268,8 +269,9 @@ async def _judge_view(settings: Settings, inference, outcomes, limit: int) -> No
     from tentalis.rewards.judge_factory import judge_config, judge_inference, judge_settings
 
     js = judge_settings(settings)
-    same = (js.inference_backend, js.llm_model) == (settings.inference_backend, settings.llm_model)
-    client = inference if same and not settings.judge_base_url else judge_inference(settings)
+    same = (js.inference.backend, js.inference.model) == (
+        settings.inference.backend, settings.inference.model)
+    client = inference if same and not settings.judge.base_url else judge_inference(settings)
     results = scored_results(outcomes, limit)
     with console.status(f"judging {sum(len(r.steps) for r in results)} steps"):
         rows = await judge_results(JudgeScorer(client, judge_config(settings)), results)
@@ -288,7 +290,7 @@ def demo_train_config(settings: Settings, max_new_tokens: int) -> TrainConfig:
     rewards finishing early more than it rewards the format."""
     return TrainConfig(
         loss_type="dapo", advantage="group", epsilon=0.2,
-        epsilon_high=settings.training_clip_epsilon_high, learning_rate=5e-4,
+        epsilon_high=settings.training.epsilon_high, learning_rate=5e-4,
         lora_r=16, lora_alpha=32, group_size=4, prompts_per_step=4, micro_batch_size=16,
         dynamic_sampling=True, save_every=1, keep_checkpoints=2, adapter_name="demo",
         max_new_tokens=max_new_tokens, seed=settings.tentalis_seed,
@@ -338,8 +340,7 @@ async def train(settings: Settings, backend: str, fields: dict, *,  # type: igno
     check_backend(backend)
     setup_logging(settings)
     try:
-        config = TrainConfig(seed=settings.tentalis_seed,
-                             epsilon_high=settings.training_clip_epsilon_high, **fields)
+        config = TrainConfig.model_validate(settings.training.model_dump() | fields)
     except ValidationError as exc:
         problems = "; ".join(f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
                              for e in exc.errors())

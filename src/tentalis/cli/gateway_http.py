@@ -8,18 +8,17 @@ from typing import Annotated
 import typer
 
 from tentalis.cli.errors import exits_cleanly
+from tentalis.cli.options import setting_option
 from tentalis.config import load_settings
 
-Port = Annotated[int | None, typer.Option(help="Port (default from the settings).")]
-Host = Annotated[str | None, typer.Option(help="Bind address (GATEWAY_HOST).")]
+Host = Annotated[str | None, setting_option("gateway", "host")]
 
 
 @exits_cleanly
 def proxy(
-    port: Port = None,
+    port: Annotated[int | None, setting_option("gateway", "intercept_port")] = None,
     host: Host = None,
-    backend: Annotated[str | None, typer.Option(
-        help="OpenAI-compatible backend URL (INTERCEPT_BACKEND_URL).")] = None,
+    backend: Annotated[str | None, setting_option("gateway", "intercept_backend_url")] = None,
 ) -> None:
     """Run the intercept proxy: OpenAI-compatible, records every call as a SessionEvent."""
     from tentalis.services.gateway import run_proxy
@@ -30,7 +29,10 @@ def proxy(
 
 
 @exits_cleanly
-def bridge(port: Port = None, host: Host = None) -> None:
+def bridge(
+    port: Annotated[int | None, setting_option("gateway", "bridge_port")] = None,
+    host: Host = None,
+) -> None:
     """Run the bridge: tasks, status, feedback and live events over HTTP."""
     from tentalis.services.gateway import run_bridge
 

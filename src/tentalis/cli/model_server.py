@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from tentalis.cli.errors import exits_cleanly
+from tentalis.cli.options import setting_option
 from tentalis.config import load_settings
 
 keys_app = typer.Typer(help="Gateway API keys, stored hashed (GATEWAY_API_KEY_FILE).",
@@ -19,9 +20,9 @@ KeyFile = Annotated[Path | None, typer.Option(
 
 @exits_cleanly
 def serve_model(
-    port: Annotated[int | None, typer.Option(help="MODEL_SERVER_PORT.")] = None,
-    host: Annotated[str | None, typer.Option(help="Bind address (GATEWAY_HOST).")] = None,
-    model: Annotated[str | None, typer.Option(help="LLM_MODEL.")] = None,
+    port: Annotated[int | None, setting_option("gateway", "model_server_port")] = None,
+    host: Annotated[str | None, setting_option("gateway", "host")] = None,
+    model: Annotated[str | None, setting_option("inference", "model")] = None,
 ) -> None:
     """Serve the model over an OpenAI-compatible API, with adapters from the store."""
     from tentalis.services.model_server import run_model_server
@@ -32,7 +33,7 @@ def serve_model(
 
 def _key_file(file: Path | None) -> Path:
     settings = load_settings()
-    return file or settings.gateway_api_key_file or settings.tentalis_home / "gateway_keys"
+    return file or settings.gateway.api_key_file or settings.tentalis_home / "gateway_keys"
 
 
 @keys_app.command("add")
@@ -42,7 +43,7 @@ def keys_add(
     label: Annotated[str, typer.Option(help="A note stored next to the hash.")] = "",
 ) -> None:
     """Create a key, store its hash, and print the key (shown this once only)."""
-    from tentalis.gateway.keys import add_key
+    from tentalis.gateway.security.keys import add_key
 
     path = _key_file(file)
     key = add_key(path, label=label)
@@ -54,7 +55,7 @@ def keys_add(
 @exits_cleanly
 def keys_hash(file: KeyFile = None) -> None:
     """Replace plaintext keys in the key file by their hashes."""
-    from tentalis.gateway.keys import rehash_file
+    from tentalis.gateway.security.keys import rehash_file
 
     path = _key_file(file)
     typer.echo(f"{rehash_file(path)} plaintext key(s) hashed in {path}")

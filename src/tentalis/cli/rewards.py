@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tentalis.cli.errors import exits_cleanly
+from tentalis.cli.options import setting_option
 from tentalis.config import Settings, load_settings
 from tentalis.errors import ConfigError
 
@@ -40,16 +41,16 @@ def calibrate(
         help="model: the local model answers (sampled, T=0.7); reference: a right and a "
              "planted-slip written solution per task.")] = "model",
     samples: Annotated[int, Opt(min=1, help="Sampled answers per task (--source model).")] = 1,
-    votes: Annotated[int | None, Opt(min=1, help="Judgements per item (JUDGE_VOTES).")] = None,
-    aggregate: Annotated[str | None, Opt(help="vote | mean (JUDGE_AGGREGATE).")] = None,
+    votes: Annotated[int | None, setting_option("judge", "votes", min=1)] = None,
+    aggregate: Annotated[str | None, setting_option("judge", "aggregate")] = None,
     max_new_tokens: Annotated[int, Opt(min=8, help="Tokens per worker answer.")] = 64,
     results: Annotated[Path | None, Opt(
         help="Score these stored results (JSONL of ResultEvents, e.g. a previous run's "
              "results.jsonl) instead of generating.")] = None,
     out: Annotated[Path | None, Opt(
         help="Report directory (default <home>/calibration/<time>).")] = None,
-    model: Annotated[str | None, Opt(help="LLM_MODEL (the worker).")] = None,
-    judge_model: Annotated[str | None, Opt(help="JUDGE_MODEL (default: LLM_MODEL).")] = None,
+    model: Annotated[str | None, setting_option("inference", "model")] = None,
+    judge_model: Annotated[str | None, setting_option("judge", "model")] = None,
     seed: Annotated[int | None, Opt(help="TENTALIS_SEED: tasks and sampling.")] = None,
 ) -> None:
     """Judge vs verifier on math tasks with ground truth: agreement, Spearman ρ, ECE."""
@@ -60,10 +61,10 @@ def calibrate(
     out = out or settings.tentalis_home / "calibration" / time.strftime("%Y%m%d-%H%M%S")
     command = _command("calibrate", {
         "tasks": tasks, "level": level, "source": source, "samples": samples,
-        "votes": settings.judge_votes,
-        "aggregate": settings.judge_aggregate, "max_new_tokens": max_new_tokens,
-        "results": results, "out": out, "model": settings.llm_model,
-        "judge_model": settings.judge_model, "seed": settings.tentalis_seed})
+        "votes": settings.judge.votes,
+        "aggregate": settings.judge.aggregate, "max_new_tokens": max_new_tokens,
+        "results": results, "out": out, "model": settings.inference.model,
+        "judge_model": settings.judge.model, "seed": settings.tentalis_seed})
     asyncio.run(_calibrate(settings, tasks=tasks, level=level, source=source, samples=samples,
                            max_new_tokens=max_new_tokens, results_file=results, out=out,
                            command=command))
@@ -81,12 +82,13 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, source: str,
     from tentalis.rewards.judge_factory import judge_config, judge_inference, judge_settings
 
     js = judge_settings(settings)
-    same_model = (js.inference_backend, js.llm_model, js.inference_base_url) == (
-        settings.inference_backend, settings.llm_model, settings.resolved_inference_base_url())
+    same_model = (js.inference.backend, js.inference.model, js.inference.base_url) == (
+        settings.inference.backend, settings.inference.model,
+        settings.inference.resolved_base_url())
     stored = read_results(results_file) if results_file is not None else None  # fail early
     worker = None
     if (results_file is None and source == "model") or same_model:
-        with console.status(f"loading {settings.llm_model}"):
+        with console.status(f"loading {settings.inference.model}"):
             worker = await asyncio.to_thread(create_inference, settings)
     try:
         if results_file is not None:
@@ -105,7 +107,7 @@ async def _calibrate(settings: Settings, *, tasks: int, level: str, source: str,
                     worker, task_list, samples=samples, max_new_tokens=max_new_tokens,
                     seed=settings.tentalis_seed)
             origin = f"generated: math/{level}, {samples} sample(s) per task at T=0.7"
-            author = settings.llm_model
+            author = settings.inference.model
         judge_client = worker if same_model and worker else judge_inference(settings)
         judge = JudgeScorer(judge_client, judge_config(settings))
         with console.status(f"judging {sum(len(r.steps) for r in results)} steps"):

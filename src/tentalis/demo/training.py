@@ -151,6 +151,6 @@ async def run_training_demo(
         report.curve = learning_curve_png(
             run_dir / "learning_curve.png",
             [m.step for m in report.steps], [m.reward_mean for m in report.steps],
-            report.eval_points, title=f"tentalis demo — {settings.llm_model}",
+            report.eval_points, title=f"tentalis demo — {settings.inference.model}",
         )
     return report

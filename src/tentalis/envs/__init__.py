@@ -24,7 +24,7 @@ and declare it in your ``pyproject.toml``::
     [project.entry-points."tentalis.environments"]
     myenv = "mypackage.env:register"
 
-Once the package is installed, workers (``TENTALIS_ENVIRONMENTS=myenv``) answer its tasks,
+Once the package is installed, workers (``WORKER_ENVIRONMENTS=myenv``) answer its tasks,
 the scorer service scores them with its ``default`` scorer, and ``tentalis status`` lists
 it beside each worker. An entry point that fails to load stops :func:`load_environments`
 with a :class:`~tentalis.errors.ConfigError` naming it.

@@ -96,8 +96,8 @@ def _sample(
     Inverse-CDF sampling: each row draws one uniform ``u ∈ (0, 1]`` from its own generator
     and takes the first token whose cumulative probability reaches ``u · total``. Same
     distribution as ``torch.multinomial``, but one batched cumsum + searchsorted instead of
-    a vocabulary-sized random draw per row (``multinomial`` cost ≈ 1.6 ms per row and token
-    on a 49k vocabulary — an eighth of a 16-row decode step on 2 CPU cores)."""
+    a vocabulary-sized random draw per row, which is a noticeable share of a CPU decode
+    step on a large vocabulary (docs/measurements.md, "Sampling one token")."""
     probs = torch.softmax(logits.float() / temps[:, None], dim=-1)
     order = None
     if bool((top_ps < 1.0).any()):

@@ -11,35 +11,35 @@ from tentalis.models.store import ModelStore, Progress
 def create_inference(settings: Settings, *, progress: Progress | None = None) -> InferenceClient:
     """Build the client: ``local`` loads LLM_MODEL in-process (fetching it on first use);
     ``openai``/``vllm`` talk to INFERENCE_BASE_URL; ``ollama`` to OLLAMA_HOST/v1."""
-    backend = settings.inference_backend
+    backend = settings.inference.backend
     if backend == "local":
         from tentalis.inference.local import LocalInference
 
         model_dir = ModelStore(settings.tentalis_home, progress=progress).resolve(
-            settings.llm_model
+            settings.inference.model
         )
         return LocalInference(
             model_dir,
-            device=settings.inference_device,
-            dtype=settings.inference_dtype,
-            max_batch=settings.inference_max_batch,
-            window_s=settings.inference_batch_window_ms / 1000,
-            model_name=settings.llm_model,
+            device=settings.inference.device,
+            dtype=settings.inference.dtype,
+            max_batch=settings.inference.max_batch,
+            window_s=settings.inference.batch_window_ms / 1000,
+            model_name=settings.inference.model,
         )
 
     from tentalis.inference.openai import OpenAIInference
 
-    base_url = settings.resolved_inference_base_url()
+    base_url = settings.inference.resolved_base_url()
     if not base_url:
         raise ConfigError(
             f"INFERENCE_BACKEND={backend} needs INFERENCE_BASE_URL "
             f"(e.g. http://localhost:8000/v1 for vLLM)"
         )
-    key = settings.inference_api_key.get_secret_value() if settings.inference_api_key else None
+    key = settings.inference.api_key.get_secret_value() if settings.inference.api_key else None
     return OpenAIInference(
         base_url,
         key,
-        settings.llm_model,
-        max_concurrency=max(16, settings.inference_max_batch),
+        settings.inference.model,
+        max_concurrency=max(16, settings.inference.max_batch),
         token_ids=backend == "vllm",
     )

@@ -4,8 +4,8 @@ Concurrent ``chat`` calls are grouped by a :class:`MicroBatcher` into batches of
 ``max_batch`` requests and decoded on one worker thread (torch never blocks the event
 loop). A batch may mix adapters: peft's mixed-batch LoRA (``adapter_names``, routed by
 :class:`~tentalis.inference.decoding.AdapterRouting`) applies each row's adapter, or none
-for the base model, in the same forward pass. On SmolLM2 (2-core CPU, 8 requests over 4
-adapters) that gave 1.3-1.9x the throughput of running one batch per adapter.
+for the base model, in the same forward pass, instead of one batch per adapter
+(docs/measurements.md, "Mixed-adapter batches").
 
 Adapters change only on the worker thread between batches, so requests in flight finish on
 the version they started with and the next batch uses the new one; the base model is never
@@ -73,7 +73,7 @@ class LocalInference:
     ``window_s`` is how long the batcher waits for more requests after the first one.
     ``num_threads`` sets torch's intra-op threads (process-wide). On a small shared CPU, 1
     can beat the default: with 2 threads and the second core busy, every op waits for the
-    descheduled thread (measured 3× slower on a loaded 2-core box).
+    descheduled thread (docs/measurements.md, "Threads on a loaded CPU").
     ``model_lock`` is held while a batch runs or adapters change; code that shares the
     model in-process (the trainer) holds it too, or uses :meth:`run_in_worker`.
     ``merge_adapters``: with float32 weights, a batch whose rows all use one adapter runs
@@ -324,7 +324,7 @@ class LocalInference:
 
     def _load_in_place(self, internal: str, path: Path) -> bool:
         """Copy new weights into a loaded adapter of the same shape: no module surgery, so
-        much faster than a fresh load (SmolLM2, r=16 on all projections: ~0.15 s vs ~0.7 s).
+        much faster than a fresh load (docs/measurements.md, "Adapter reload").
         False, touching nothing, if the config or tensor shapes differ."""
         from peft import PeftConfig
         from peft.utils import (

@@ -1,12 +1,9 @@
 """Serve a batch whose rows all use one LoRA adapter from merged weights.
 
 Unmerged, every LoRA layer adds two small matmuls (x·Aᵀ, then ·Bᵀ) per forward — and
-peft's per-row routing adds index/scatter copies on top. Measured on the 2-core CI machine
-(16 rows, one 576 → 1536 projection): in float32 the base matmul takes ≈ 400 µs and the
-LoRA pair ≈ 50 µs; in bf16 ≈ 141 µs and ≈ 124 µs (small bf16 matmuls carry a large fixed
-cost), where a 16-row SmolLM2 decode with an adapter took about twice as long as without.
-Merging removes the pair and the routing; it is applied to float32 weights only (below),
-where the saving is the smaller one — not measured end to end.
+peft's per-row routing adds index/scatter copies on top (the costs per layer, float32 and
+bf16: docs/measurements.md, "LoRA layer cost"). Merging removes the pair and the routing;
+it is applied to float32 weights only (below).
 
 :class:`MergedWeights` keeps, for one adapter at a time, a second copy of each wrapped
 linear weight with the adapter's delta added (``W + scaling · B·A``, computed in float32 by

@@ -5,16 +5,14 @@ bfloat16 where the hardware multiplies it natively, else float32:
 * CUDA: bf16 when the GPU supports it (Ampere and newer).
 * CPU: bf16 when the CPU has AMX tiles or AVX512-BF16 (Sapphire Rapids and newer Xeons,
   Zen 4). On such a CPU a bf16 matmul runs at several times the float32 rate and reads half
-  the bytes: measured on the 2-core CI machine (AMX), (1024 × 576) @ (576 × 1536) at 611
-  vs 179 GFLOP/s, and a 16-row decode step of SmolLM2-135M at 66 vs 111 ms. Without those
-  instructions bf16 is emulated and slower than float32, so float32 stays the default.
+  the bytes (docs/measurements.md, "bf16 on CPU"). Without those instructions bf16 is
+  emulated and slower than float32, so float32 stays the default.
 
 Training with bf16 base weights keeps the LoRA weights (the only trained ones) and the
 optimiser state in float32; log-probs are computed in float32 from the bf16 logits. The
-trainer's ``auto`` stays float32 on a CPU all the same: bf16 trains about 1.7× faster there
-(16 rows × 170 tokens of SmolLM2: ≈ 6 s vs ≈ 10 s per step), but the demo's recipe was
-only ever shown to improve held-out accuracy in float32 — the one bf16 run (trainer and
-workers in bf16) fell from 10 % to 0 % by step 10. Ask for ``dtype="bfloat16"`` to use it.
+trainer's ``auto`` stays float32 on a CPU all the same: bf16 trains faster there, but the
+demo's recipe has only been shown to improve held-out accuracy in float32 (both:
+docs/measurements.md, "bf16 on CPU"). Ask for ``dtype="bfloat16"`` to use it.
 """
 
 from __future__ import annotations

@@ -26,32 +26,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
-
+from tentalis.config.judge import JudgeConfig
 from tentalis.errors import ScoringError
 from tentalis.events import ResultEvent, TaskEvent
 from tentalis.inference.base import ChatRequest, InferenceClient, Message
 from tentalis.rewards.base import StepScores
 from tentalis.rewards.judge_parsing import parse_judgement
 from tentalis.rewards.judge_prompt import answer_messages, step_messages
-from tentalis.rewards.voting import Aggregate, aggregate_votes
+from tentalis.rewards.voting import aggregate_votes
 from tentalis.steps.answers import final_answer_of
 
 NEUTRAL = 0.5
-
-
-class JudgeConfig(BaseModel):
-    """How the judge asks and aggregates. ``temperature`` applies to every vote except the
-    first round of a single-vote judge, which decodes greedily."""
-
-    votes: int = Field(default=1, ge=1, le=16, description="Judgements per item (m).")
-    aggregate: Aggregate = Field(default="vote", description="vote (majority) or mean.")
-    max_retries: int = Field(default=2, ge=0, le=5, description="Extra rounds for malformed.")
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=24, ge=2, le=256, description="Tokens per judgement.")
-    seed: int = 0
-    max_requests_per_call: int | None = Field(default=None, ge=1)
-    adapter: str | None = Field(default=None, description="Judge with this LoRA adapter.")
 
 
 @dataclass

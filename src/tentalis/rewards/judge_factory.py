@@ -20,11 +20,12 @@ _override: InferenceClient | None = None
 
 def judge_settings(settings: Settings) -> Settings:
     """``settings`` with the inference fields replaced by the judge's."""
-    return settings.model_copy(update={
-        "inference_backend": settings.judge_backend,
-        "inference_base_url": settings.judge_base_url,
-        "llm_model": settings.judge_model or settings.llm_model,
+    judge = settings.judge
+    inference = settings.inference.model_copy(update={
+        "backend": judge.backend, "base_url": judge.base_url,
+        "model": judge.model or settings.inference.model,
     })
+    return settings.model_copy(update={"inference": inference})
 
 
 def use_judge_inference(client: InferenceClient | None) -> None:
@@ -38,7 +39,7 @@ def judge_inference(settings: Settings) -> InferenceClient:
     if _override is not None:
         return _override
     js = judge_settings(settings)
-    key = (js.inference_backend, js.inference_base_url, js.llm_model)
+    key = (js.inference.backend, js.inference.base_url, js.inference.model)
     if key not in _clients:
         from tentalis.inference.factory import create_inference
 
@@ -47,14 +48,9 @@ def judge_inference(settings: Settings) -> InferenceClient:
 
 
 def judge_config(settings: Settings, **overrides: object) -> JudgeConfig:
-    """The JudgeConfig the JUDGE_* settings describe (``overrides`` win)."""
-    base = {
-        "votes": settings.judge_votes,
-        "aggregate": settings.judge_aggregate,
-        "max_retries": settings.judge_max_retries,
-        "seed": settings.tentalis_seed,
-    }
-    return JudgeConfig(**(base | {k: v for k, v in overrides.items() if v is not None}))
+    """The judge section of ``settings`` (JUDGE_*), ``overrides`` applied and validated."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return JudgeConfig.model_validate(settings.judge.model_dump() | given)
 
 
 def judge_from_settings(

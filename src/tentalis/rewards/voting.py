@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-Aggregate = Literal["vote", "mean"]
+from tentalis.config.judge import Aggregate
 
 
 @dataclass(frozen=True)

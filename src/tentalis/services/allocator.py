@@ -4,9 +4,8 @@ glibc gives every thread that allocates its own arena (up to 8 × cores). In a t
 process the event loop, the inference thread, the trainer's thread and torch's OpenMP
 threads all allocate large, short-lived tensors; spread over many arenas, freed memory is
 rarely reused by the next allocation of another thread, so the process keeps faulting in
-fresh pages (kernel time) and its RSS climbs. Measured on the 2-core CI machine with the
-training demo: 17–22 s per training step with glibc's defaults and 8.5–11 s with
-``MALLOC_ARENA_MAX=2`` (the first steps of two 3-minute runs, same recipe).
+fresh pages (kernel time) and its RSS climbs; capping the arenas roughly halved the
+training demo's step time (docs/measurements.md, "malloc arenas").
 
 :func:`limit_arenas` applies that limit from inside the process (``mallopt``), unless the
 user set ``MALLOC_ARENA_MAX`` themselves. It must run before the threads start allocating;

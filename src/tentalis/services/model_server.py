@@ -18,16 +18,23 @@ from typing import Any
 from fastapi import FastAPI
 
 from tentalis.config import Settings
-from tentalis.gateway.adapter_updates import ModelUpdateFollower
-from tentalis.gateway.model_server import create_model_app
-from tentalis.gateway.security import SecurityConfig, check_bind, install_log_redaction
-from tentalis.inference.adapters import AdapterStore
+from tentalis.gateway.modelserver import ModelUpdateFollower, create_model_app
+from tentalis.gateway.security import check_bind, install_log_redaction
+from tentalis.inference.adapters import AdapterStore, ServedAdapters
 from tentalis.inference.factory import create_inference
+from tentalis.services.gateway import security_config
 from tentalis.services.heartbeat import OptionalBus
 from tentalis.services.http_service import HttpService
 from tentalis.services.runtime import nats_connector, setup_logging
 
 log = logging.getLogger(__name__)
+
+
+def model_update_follower(served: ServedAdapters, settings: Settings) -> ModelUpdateFollower:
+    """Following NATS_URL (never starting a server) as MODEL_SERVER_ID, for WORKER_ADAPTER."""
+    return ModelUpdateFollower(served, nats_connector(settings),
+                               server_id=settings.gateway.model_server_id,
+                               adapter=settings.worker.follow_adapter)
 
 
 def model_server_stats(app: FastAPI) -> dict[str, Any]:
@@ -40,24 +47,24 @@ async def run_model_server(settings: Settings, port: int | None = None) -> None:
     """Serve the model until SIGINT/SIGTERM."""
     setup_logging(settings)
     install_log_redaction()
-    security = SecurityConfig.from_settings(settings)
-    check_bind(settings.gateway_host, security)
+    security = security_config(settings)
+    check_bind(settings.gateway.host, security)
     inference = await asyncio.to_thread(create_inference, settings)
     store = AdapterStore(settings.tentalis_home / "adapters")
     app = create_model_app(inference, store, security,
-                           default_max_tokens=settings.max_new_tokens)
-    updates = ModelUpdateFollower.from_settings(app.state.served, settings).start()
+                           default_max_tokens=settings.inference.max_new_tokens)
+    updates = model_update_follower(app.state.served, settings).start()
     try:
-        name = settings.worker_adapter
+        name = settings.worker.follow_adapter
         if store.versions(name):
             key = await app.state.served.load(name, name)
             log.info("serving %s@%d as %r", *key, name)
-        port = port or settings.model_server_port
+        port = port or settings.gateway.model_server_port
         log.info("model server for %s on %s:%d (%d API key(s))", inference.model_name,
-                 settings.gateway_host, port, len(security.key_ring))
+                 settings.gateway.host, port, len(security.key_ring))
         beats = OptionalBus(nats_connector(settings))
         try:
-            await HttpService(app, host=settings.gateway_host, port=port, kind="model-server",
+            await HttpService(app, host=settings.gateway.host, port=port, kind="model-server",
                               bus=beats.get, stats=lambda: model_server_stats(app),
                               lifespan="off").serve()
         finally:

@@ -56,7 +56,7 @@ async def run_service(kind: str, settings: Settings, stop: asyncio.Event | None 
             unserve = await mgr.serve_requests()
             body = run_batch_consumer(bus, mgr.review_spec(), mgr.handle_scores, stop=stop)
             try:
-                await _with_heartbeat(bus, settings.manager_id, kind,
+                await _with_heartbeat(bus, settings.manager.manager_id, kind,
                                       lambda: {"processed": mgr.reviewed}, stop, body)
             finally:
                 await unserve()
@@ -69,7 +69,7 @@ async def run_service(kind: str, settings: Settings, stop: asyncio.Event | None 
                              "adapter_version": worker.adapter_version,
                              "environments": list(worker.config.environments)}
             try:
-                await _with_heartbeat(bus, settings.worker_id, kind, stats, stop,
+                await _with_heartbeat(bus, settings.worker.worker_id, kind, stats, stop,
                                       worker.run(stop))
             finally:
                 await inference.close()

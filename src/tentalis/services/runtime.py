@@ -27,8 +27,8 @@ def nats_connector(settings: Settings) -> Callable[[], Awaitable[NatsBus]]:
     """A coroutine function connecting a new NatsBus to NATS_URL (no embedded server)."""
 
     async def connect() -> NatsBus:
-        bus = NatsBus(settings.nats_url, max_age_days=settings.bus_stream_max_age_days,
-                      connect_timeout=settings.nats_connect_timeout)
+        bus = NatsBus(settings.bus.url, max_age_days=settings.bus.stream_max_age_days,
+                      connect_timeout=settings.bus.connect_timeout)
         await bus.connect()
         return bus
 
@@ -41,8 +41,8 @@ async def connected_bus(settings: Settings) -> AsyncIterator[NatsBus]:
     url, embedded = await resolve_nats(settings)
     bus = NatsBus(
         url,
-        max_age_days=settings.bus_stream_max_age_days,
-        connect_timeout=settings.nats_connect_timeout,
+        max_age_days=settings.bus.stream_max_age_days,
+        connect_timeout=settings.bus.connect_timeout,
     )
     try:
         await bus.connect()

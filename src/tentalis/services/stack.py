@@ -37,7 +37,7 @@ class LocalStack:
         self.bus = bus
         self.settings = settings
         self.workers: list[Worker] = [
-            make_worker(bus, inference, settings, worker_id=f"{settings.worker_id}-{i + 1}")
+            make_worker(bus, inference, settings, worker_id=f"{settings.worker.worker_id}-{i + 1}")
             for i in range(workers)
         ]
         self.scorer: ScorerService = make_scorer(bus, settings)

@@ -60,7 +60,7 @@ class Supervisor:
         cmd = [sys.executable, "-m", "tentalis"]
         kids = [Child(k, [*cmd, k], dict(base)) for k in ("recorder", "scorer", "manager")]
         kids += [Child(k, [*cmd, k], dict(base)) for k in gateway_children(self.settings)]
-        if self.settings.model_server_enabled:
+        if self.settings.gateway.model_server_enabled:
             kids.append(Child("model-server", [*cmd, "serve-model"], dict(base)))
         for i in range(self.workers):
             wid = f"worker-{i + 1:02d}"

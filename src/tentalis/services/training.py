@@ -11,12 +11,10 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from pydantic import ValidationError
-
-from tentalis.agents.manager import Manager, ManagerConfig
+from tentalis.agents.manager import Manager
 from tentalis.agents.review import RuleReviewer
 from tentalis.config import Settings
-from tentalis.errors import ConfigError, PrerequisiteError
+from tentalis.errors import PrerequisiteError
 from tentalis.inference.adapters import AdapterStore
 from tentalis.models import ModelStore
 from tentalis.rewards.guard import GuardConfig
@@ -40,11 +38,8 @@ def check_backend(backend: str) -> None:
 
 
 def guard_config(settings: Settings) -> GuardConfig:
-    """The reward-hacking guard's thresholds from the GUARD_* settings."""
-    try:
-        return GuardConfig.from_settings(settings)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid GUARD_* settings: {exc.errors()[0]['msg']}") from None
+    """The reward-hacking guard's thresholds: the guard section (GUARD_*)."""
+    return settings.guard
 
 
 async def run_trainer(
@@ -61,7 +56,7 @@ async def run_trainer(
 ) -> TrainerService:
     check_backend(backend)
     guard = guard_config(settings)
-    model_dir = ModelStore(settings.tentalis_home).resolve(settings.llm_model)
+    model_dir = ModelStore(settings.tentalis_home).resolve(settings.inference.model)
     trainer = await asyncio.to_thread(PolicyTrainer, model_dir, config)
     home = settings.tentalis_home
     logger = MetricsLogger(home / "runs" / f"{trainer_id}-{config.adapter_name}")
@@ -94,10 +89,8 @@ async def run_trainer(
                      if service.published else None, **service.gate.health()}, stop))
         try:
             if feed_level:
-                manager = Manager(bus, RuleReviewer(), ManagerConfig(
-                    manager_id=f"{trainer_id}-feeder",
-                    task_timeout=settings.task_timeout_seconds,
-                    max_in_flight=settings.manager_max_in_flight))
+                manager = Manager(bus, RuleReviewer(), settings.manager.model_copy(
+                    update={"manager_id": f"{trainer_id}-feeder"}))
                 await feed_rounds(manager, service, runner, until=stop.is_set,
                                   seed=settings.tentalis_seed, level=feed_level,
                                   max_new_tokens=max_new_tokens)

@@ -14,7 +14,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,31 +24,25 @@ from tentalis.events import (
     DeadLetterEvent,
     Event,
     FeedbackEvent,
-    GuardEvent,
     ModelUpdateEvent,
     ResultEvent,
     ScoreEvent,
     SessionEvent,
-    SessionLinkEvent,
     TaskEvent,
     decode_event,
     utcnow,
 )
 from tentalis.store.records import RolloutRow, TaskSummary, TaskView
+from tentalis.store.rows import insert_typed, timestamp
 from tentalis.store.schema import migrate
+
+Params = Sequence[Any] | dict[str, Any]
 
 _CHUNK = 500  # ids per IN (...) clause, well under SQLite's variable limit
 
 
-def _ts(dt: datetime) -> str:
-    """UTC ISO-8601 with microseconds: string order is time order. Naive means UTC."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+def _json_list(value: str | None) -> list | None:
+    return json.loads(value) if value else None
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[tuple[str, Sequence[str]]]:
@@ -75,6 +69,7 @@ class ExperienceStore:
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             migrate(self._conn, str(self.path))
+            self._conn.row_factory = sqlite3.Row  # columns by name: row["task_id"]
         except sqlite3.Error as exc:
             self._conn.close()
             raise StoreError(f"cannot open experience store {self.path}: {exc}") from exc
@@ -94,7 +89,7 @@ class ExperienceStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchall()
@@ -119,8 +114,9 @@ class ExperienceStore:
                     raise StoreError(f"experience store {self.path}: write failed: {exc}") from exc
                 raise
 
-    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a read-only query (for the store's companion modules)."""
+    def read(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """Run a read-only query (for the store's companion modules); rows index by column
+        name or position."""
         return self._query(sql, params)
 
     def append(self, events: Sequence[Event]) -> int:
@@ -134,7 +130,7 @@ class ExperienceStore:
         """
         if not events:
             return 0
-        recorded_at = _ts(utcnow())
+        recorded_at = timestamp(utcnow())
         with self._lock:
             conn = self._conn
             try:
@@ -157,13 +153,11 @@ class ExperienceStore:
         return decode_event(rows[0][0]) if rows else None
 
     def counts(self) -> dict[str, int]:
-        """Events per kind (every known kind, zero included), ``total``, and ``dead_letters``
-        (rows of the dead-letter table, the same number as the ``dead_letter`` kind)."""
+        """Events per kind (every known kind, zero included) and ``total``."""
         counts = dict.fromkeys(EVENT_KINDS, 0)
         for kind, n in self._query("SELECT kind, COUNT(*) FROM events GROUP BY kind"):
             counts[kind] = n
-        counts["total"] = sum(counts[k] for k in counts)
-        counts["dead_letters"] = self._query("SELECT COUNT(*) FROM dead_letters")[0][0]
+        counts["total"] = sum(counts.values())
         return counts
 
     def task_view(self, task_id: str) -> TaskView | None:
@@ -200,20 +194,22 @@ class ExperienceStore:
         """The latest tasks, newest first (a task recorded twice is listed once)."""
         rows = self._query(
             """
-            SELECT t.task_id, t.environment, t.prompt, t.split, t.created_at,
-                   (SELECT COUNT(*) FROM results r WHERE r.task_id = t.task_id),
-                   (SELECT AVG(s.outcome_score) FROM scores s WHERE s.task_id = t.task_id),
+            SELECT t.task_id AS task_id, t.environment AS environment, t.prompt AS prompt,
+                   t.split AS split, t.created_at AS created_at,
+                   (SELECT COUNT(*) FROM results r WHERE r.task_id = t.task_id) AS num_results,
+                   (SELECT AVG(s.outcome_score) FROM scores s WHERE s.task_id = t.task_id)
+                     AS mean_outcome,
                    (SELECT f.score FROM feedback f WHERE f.task_id = t.task_id
-                     ORDER BY f.created_at DESC, f.event_id DESC LIMIT 1)
+                     ORDER BY f.created_at DESC, f.event_id DESC LIMIT 1) AS feedback_score
             FROM (SELECT task_id, environment, prompt, split, MIN(created_at) AS created_at
                   FROM tasks GROUP BY task_id) AS t
-            ORDER BY t.created_at DESC, t.task_id LIMIT ?
+            ORDER BY t.created_at DESC, t.task_id LIMIT :limit
             """,
-            (limit,),
+            {"limit": limit},
         )
         return [
-            TaskSummary(tid, env, prompt, split, datetime.fromisoformat(ts), n, mean, fb)
-            for tid, env, prompt, split, ts, n, mean, fb in rows
+            TaskSummary(**(dict(r) | {"created_at": datetime.fromisoformat(r["created_at"])}))
+            for r in rows
         ]
 
     def feedback_for(self, task_ids: Iterable[str]) -> dict[str, FeedbackEvent]:
@@ -243,9 +239,9 @@ class ExperienceStore:
         """Published adapter versions (of ``name``, or all), by name then version."""
         rows = self._query(
             """SELECT e.payload FROM adapter_versions a JOIN events e ON e.event_id = a.event_id
-               WHERE ? IS NULL OR a.adapter_name = ?
+               WHERE :name IS NULL OR a.adapter_name = :name
                ORDER BY a.adapter_name, a.version, a.created_at""",
-            (name, name),
+            {"name": name},
         )
         return [decode_event(r[0]) for r in rows]  # type: ignore[misc]
 
@@ -263,41 +259,47 @@ class ExperienceStore:
         (inclusive), ``scorer`` on the scorer name. A result scored by two scorers gives two
         rows; an unscored result gives none.
         """
-        since_ts = _ts(since) if since is not None else None
         rows = self._query(
             """
-            SELECT t.task_id, t.event_id, t.environment, t.split, t.group_id, t.sample_index,
-                   t.prompt, t.answer, r.event_id, r.worker_id, r.raw_text, r.final_answer,
-                   r.parse_status, r.error, r.adapter, s.event_id, s.scorer, s.outcome_score,
-                   s.components, r.session_event_id,
-                   COALESCE(r.prompt_token_ids, ss.prompt_token_ids),
-                   COALESCE(r.completion_token_ids, ss.completion_token_ids),
-                   COALESCE(r.logprobs, ss.logprobs), r.created_at
+            SELECT t.task_id AS task_id, t.event_id AS task_event_id,
+                   t.environment AS environment, t.split AS split, t.group_id AS group_id,
+                   t.sample_index AS sample_index, t.prompt AS prompt, t.answer AS answer,
+                   r.event_id AS result_event_id, r.worker_id AS worker_id,
+                   r.raw_text AS raw_text, r.final_answer AS final_answer,
+                   r.parse_status AS parse_status, r.error AS result_error,
+                   r.adapter AS adapter, s.event_id AS score_event_id, s.scorer AS scorer,
+                   s.outcome_score AS outcome_score, s.components AS components,
+                   r.session_event_id AS session_event_id,
+                   COALESCE(r.prompt_token_ids, ss.prompt_token_ids) AS prompt_token_ids,
+                   COALESCE(r.completion_token_ids, ss.completion_token_ids)
+                     AS completion_token_ids,
+                   COALESCE(r.logprobs, ss.logprobs) AS logprobs, r.created_at AS created_at
             FROM results r
             JOIN tasks t ON t.event_id = r.task_event_id
             JOIN scores s ON s.result_event_id = r.event_id
             LEFT JOIN sessions ss ON ss.event_id = r.session_event_id
-            WHERE (?1 IS NULL OR t.split = ?1) AND (?2 IS NULL OR r.created_at >= ?2)
-              AND (?3 IS NULL OR s.scorer = ?3)
+            WHERE (:split IS NULL OR t.split = :split)
+              AND (:since IS NULL OR r.created_at >= :since)
+              AND (:scorer IS NULL OR s.scorer = :scorer)
             ORDER BY r.created_at, r.event_id, s.created_at, s.event_id
             """,
-            (split, since_ts, scorer),
-        )
-        steps = self._grouped("steps", "result_event_id", "text", [r[8] for r in rows])
-        step_scores = self._grouped("step_scores", "score_event_id", "score", [r[15] for r in rows])
+            {"split": split, "since": timestamp(since) if since is not None else None,
+             "scorer": scorer},
+        )  # fmt: skip
+        ids = [r["result_event_id"] for r in rows]
+        steps = self._grouped("steps", "result_event_id", "text", ids)
+        score_ids = [r["score_event_id"] for r in rows]
+        step_scores = self._grouped("step_scores", "score_event_id", "score", score_ids)
         return [
-            RolloutRow(
-                task_id=r[0], task_event_id=r[1], environment=r[2], split=r[3], group_id=r[4],
-                sample_index=r[5], prompt=r[6], answer=r[7], result_event_id=r[8],
-                worker_id=r[9], raw_text=r[10], steps=steps.get(r[8], []), final_answer=r[11],
-                parse_status=r[12], result_error=r[13], adapter=r[14], score_event_id=r[15],
-                scorer=r[16], outcome_score=r[17], step_scores=step_scores.get(r[15], []),
-                components=json.loads(r[18]), session_event_id=r[19],
-                prompt_token_ids=json.loads(r[20]) if r[20] else None,
-                completion_token_ids=json.loads(r[21]) if r[21] else None,
-                logprobs=json.loads(r[22]) if r[22] else None,
-                created_at=datetime.fromisoformat(r[23]),
-            )
+            RolloutRow(**(dict(r) | {
+                "steps": steps.get(r["result_event_id"], []),
+                "step_scores": step_scores.get(r["score_event_id"], []),
+                "components": json.loads(r["components"]),
+                "prompt_token_ids": _json_list(r["prompt_token_ids"]),
+                "completion_token_ids": _json_list(r["completion_token_ids"]),
+                "logprobs": _json_list(r["logprobs"]),
+                "created_at": datetime.fromisoformat(r["created_at"]),
+            }))
             for r in rows
         ]  # fmt: skip
 
@@ -317,8 +319,8 @@ class ExperienceStore:
                 f"SELECT {key}, {column} FROM {table} WHERE {key} IN ({marks}) ORDER BY {key}, idx",
                 part,
             )
-            for k, value in rows:
-                out.setdefault(k, []).append(value)
+            for row in rows:
+                out.setdefault(row[key], []).append(row[column])
         return out
 
 
@@ -333,85 +335,14 @@ def _insert(conn: sqlite3.Connection, event: Event, recorded_at: str) -> bool:
     except NotImplementedError:
         subject = None
     cursor = conn.execute(
-        "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (event.event_id, event.kind, event.task_id, subject, _ts(event.created_at),
-         recorded_at, event.model_dump_json()),
+        "INSERT OR IGNORE INTO events (event_id, kind, task_id, subject, created_at,"
+        " recorded_at, payload) VALUES (:event_id, :kind, :task_id, :subject, :created_at,"
+        " :recorded_at, :payload)",
+        {"event_id": event.event_id, "kind": event.kind, "task_id": event.task_id,
+         "subject": subject, "created_at": timestamp(event.created_at),
+         "recorded_at": recorded_at, "payload": event.model_dump_json()},
     )  # fmt: skip
     if cursor.rowcount != 1:
         return False
-    _insert_typed(conn, event)
+    insert_typed(conn, event)  # the typed rows (store.rows); unknown kinds: ledger only
     return True
-
-
-def _insert_typed(conn: sqlite3.Connection, e: Event) -> None:
-    """The typed rows of a new event; unknown kinds live in the ledger only."""
-    ts = _ts(e.created_at)
-    if isinstance(e, TaskEvent):
-        conn.execute(
-            "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.event_id, e.task_id, e.environment, e.prompt, e.answer, e.split, e.group_id,
-             e.sample_index, e.adapter, e.request_id, ts),
-        )  # fmt: skip
-    elif isinstance(e, ResultEvent):
-        conn.execute(
-            "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.event_id, e.task_id, e.task_event_id, e.environment, e.worker_id, e.raw_text,
-             e.final_answer, e.parse_status, e.error, e.adapter, e.session_event_id,
-             e.latency_s, _json(e.prompt_token_ids), _json(e.completion_token_ids),
-             _json(e.logprobs), e.finish_reason, ts),
-        )  # fmt: skip
-        conn.executemany(
-            "INSERT INTO steps VALUES (?, ?, ?)",
-            [(e.event_id, i, text) for i, text in enumerate(e.steps)],
-        )
-    elif isinstance(e, ScoreEvent):
-        conn.execute(
-            "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.event_id, e.task_id, e.result_event_id, e.environment, e.scorer,
-             e.outcome_score, json.dumps(e.components), e.error, ts),
-        )  # fmt: skip
-        conn.executemany(
-            "INSERT INTO step_scores VALUES (?, ?, ?)",
-            [(e.event_id, i, s) for i, s in enumerate(e.step_scores)],
-        )
-    elif isinstance(e, FeedbackEvent):
-        conn.execute(
-            "INSERT INTO feedback (event_id, task_id, result_event_id, environment, manager_id,"
-            " feedback_kind, score, feedback, edited_answer, created_at, session_id,"
-            " session_event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.event_id, e.task_id, e.result_event_id, e.environment, e.manager_id,
-             e.feedback_kind, e.score, e.feedback, e.edited_answer, ts, e.session_id,
-             e.session_event_id),
-        )  # fmt: skip
-    elif isinstance(e, SessionEvent):
-        conn.execute(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.event_id, e.session_id, e.task_id, e.turn_index, int(e.trainable), e.model,
-             e.adapter, e.worker_id, e.completion, _json(e.prompt_token_ids),
-             _json(e.completion_token_ids), _json(e.logprobs), e.finish_reason, e.latency_s,
-             ts),
-        )  # fmt: skip
-    elif isinstance(e, SessionLinkEvent):
-        conn.execute(
-            "INSERT INTO session_links VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (e.event_id, e.session_id, e.session_event_id, e.turn_index, e.next_event_id,
-             json.dumps(e.next_state), ts),
-        )  # fmt: skip
-    elif isinstance(e, ModelUpdateEvent):
-        conn.execute(
-            "INSERT INTO adapter_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.event_id, e.adapter_name, e.version, e.sha256, e.path, e.base_model,
-             e.target_worker, e.step, ts),
-        )  # fmt: skip
-    elif isinstance(e, DeadLetterEvent):
-        conn.execute(
-            "INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.event_id, e.task_id, e.original_subject, e.consumer, e.reason, e.payload,
-             e.num_delivered, e.stream_sequence, ts),
-        )  # fmt: skip
-    elif isinstance(e, GuardEvent):
-        conn.execute(
-            "INSERT INTO guard_events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.event_id, e.trainer_id, e.adapter_name, e.level, json.dumps(e.signals),
-             e.reason, e.step, ts),
-        )  # fmt: skip

@@ -50,22 +50,30 @@ class TrainingLedger:
         now = utcnow().isoformat()
         with self.store.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO training_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.trainer_id, step, path, adapter_name, adapter_version, adapter_sha256,
-                 json.dumps(metrics or {}), now),
-            )
+                "INSERT OR REPLACE INTO training_checkpoints (trainer_id, step, path,"
+                " adapter_name, adapter_version, adapter_sha256, metrics, created_at)"
+                " VALUES (:trainer_id, :step, :path, :adapter_name, :adapter_version,"
+                " :adapter_sha256, :metrics, :created_at)",
+                {"trainer_id": self.trainer_id, "step": step, "path": path,
+                 "adapter_name": adapter_name, "adapter_version": adapter_version,
+                 "adapter_sha256": adapter_sha256, "metrics": json.dumps(metrics or {}),
+                 "created_at": now},
+            )  # fmt: skip
             conn.executemany(
-                "INSERT OR IGNORE INTO training_consumed VALUES (?, ?, ?, ?, ?)",
-                [(rid, self.trainer_id, step, outcome, now) for rid, outcome in consumed],
-            )
+                "INSERT OR IGNORE INTO training_consumed (rollout_id, trainer_id, step,"
+                " outcome, recorded_at) VALUES (:rollout_id, :trainer_id, :step, :outcome,"
+                " :recorded_at)",
+                [{"rollout_id": rid, "trainer_id": self.trainer_id, "step": step,
+                  "outcome": outcome, "recorded_at": now} for rid, outcome in consumed],
+            )  # fmt: skip
 
     def latest_checkpoint(self) -> CheckpointRecord | None:
         rows = self.store.read(
             "SELECT trainer_id, step, path, adapter_name, adapter_version, adapter_sha256 "
-            "FROM training_checkpoints WHERE trainer_id = ? ORDER BY step DESC LIMIT 1",
-            (self.trainer_id,),
+            "FROM training_checkpoints WHERE trainer_id = :trainer_id ORDER BY step DESC LIMIT 1",
+            {"trainer_id": self.trainer_id},
         )
-        return CheckpointRecord(*rows[0]) if rows else None
+        return CheckpointRecord(**dict(rows[0])) if rows else None
 
     def consumed(self, rollout_ids: Sequence[str]) -> set[str]:
         """Which of ``rollout_ids`` some checkpoint of this trainer already consumed."""

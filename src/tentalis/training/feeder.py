@@ -10,10 +10,9 @@ reward variance are dropped by the trainer (dynamic sampling).
 How many prompts a round samples: enough to fill the step in one round at the share of
 useful groups seen so far (:func:`round_size`) — with half the groups dropped, a 4-group
 step samples 8 prompts at once rather than 4, then 4 again. A bigger batch costs less per
-row (the weights are read once per token for all rows; measured on SmolLM2, 2-core CPU,
-float32: 64 rows × 48 tokens in 2.6× the time of 16 rows), so this buys more useful groups
-per second. Useful groups beyond the step wait for the next one (at most one optimiser step
-old).
+row (the weights are read once per token for all rows), so this buys more useful groups per
+second (docs/measurements.md, "Decode batch size"). Useful groups beyond the step wait for
+the next one (at most one optimiser step old).
 """
 
 from __future__ import annotations
@@ -59,11 +58,10 @@ def training_round(
     """``prompts`` (default ``prompts_per_step``) new training prompts, each fanned out
     ``group_size`` times.
 
-    Sampled at ``temperature`` 0.5: SmolLM2-135M on addition problems, 48 tokens, 32
-    prompts × 4 samples (seeded), had the right final answer in 1 % of samples at 0.8 and
-    6 % at 0.5, and a group with reward variance for 16 % vs 28 % of the prompts (9 % at
-    0.3, 1 % at 1.0 for the final answer); dropped groups cost sampling time for nothing.
-    ``run_tag`` goes into each task's ``metadata["run"]`` (see
+    Sampled at ``temperature`` 0.5 by default: a cooler temperature gives a small base
+    model more right answers and more groups with reward variance than 0.8, and a group
+    without variance is dropped, its sampling time spent for nothing (docs/measurements.md,
+    "Sampling temperature"). ``run_tag`` goes into each task's ``metadata["run"]`` (see
     ``TrainerServiceConfig.run_tag``)."""
     env = get_environment(environment)
     specs = env.generate(prompts or config.prompts_per_step, split="train",

@@ -29,7 +29,8 @@ from typing import Literal
 
 import torch
 
-LossType = Literal["grpo", "bnpo", "dr_grpo", "dapo", "gspo", "cispo"]
+from tentalis.config.training import LossType
+
 AdvantageScale = Literal["group", "batch", "none"]
 Groups = torch.Tensor | Sequence[Hashable] | int
 

@@ -110,7 +110,7 @@ class TrainerService:
         self._stop = asyncio.Event()  # run()'s; set: take no further step
         self.steps_done = asyncio.Condition()
         # guard=None: no guard (promotion never pauses); the `tentalis train` wiring passes
-        # GuardConfig.from_settings
+        # settings.guard
         self.gate = PromotionGate(bus, ledger.store, trainer_id=self.config.trainer_id,
                                   adapter_name=self.adapter_name, config=guard)
         self.held: list[tuple[AdapterVersion, int, StepMetrics | None]] = []

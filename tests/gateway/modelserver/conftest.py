@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from tentalis.gateway.model_server import create_model_app
+from tentalis.gateway.modelserver import create_model_app
 from tentalis.gateway.security import SecurityConfig
 from tentalis.inference.adapters import AdapterStore
 from tentalis.inference.local import LocalInference

@@ -22,9 +22,10 @@ from tentalis.bus.base import Bus
 from tentalis.config import Settings
 from tentalis.errors import BusError
 from tentalis.events import AdapterLoadedEvent, Event, ModelUpdateEvent, Subjects
-from tentalis.gateway.adapter_updates import ModelUpdateFollower
+from tentalis.gateway.modelserver.updates import ModelUpdateFollower
 from tentalis.inference.adapters import AdapterStore
 from tentalis.inference.local import LocalInference
+from tentalis.services.model_server import model_update_follower
 from tentalis.store import ExperienceStore
 from tentalis.training.registry import AdapterRegistry
 
@@ -235,7 +236,7 @@ async def test_an_unreachable_nats_url_leaves_the_server_serving(
     model_app: FastAPI, api_key: str
 ) -> None:
     settings = Settings(nats_url="nats://127.0.0.1:1", nats_connect_timeout=1.0)
-    follower = ModelUpdateFollower.from_settings(model_app.state.served, settings)
+    follower = model_update_follower(model_app.state.served, settings)
     follower.retry_seconds = 0.05
     follower.start()
     try:
@@ -258,7 +259,7 @@ async def test_follows_updates_over_a_real_nats_server(
         seen = Reports()
         stop_listening = await trainer.listen([Subjects.ADAPTER_LOADED], seen)
         settings = Settings(nats_url=server.url, model_server_id="ms-1")
-        follower = ModelUpdateFollower.from_settings(served, settings).start()
+        follower = model_update_follower(served, settings).start()
         try:
             async with serving(model_app, api_key) as http:
                 await trainer.publish(update(adapter_store, 2, target_worker="ms-1"))

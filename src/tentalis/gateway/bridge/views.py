@@ -1,0 +1,62 @@
+"""From what the store holds to what the bridge answers."""
+
+from __future__ import annotations
+
+from tentalis.events import FeedbackEvent
+from tentalis.gateway.bridge.models import (
+    FeedbackOut,
+    ResultOut,
+    ScoreOut,
+    SessionOut,
+    TaskState,
+    TaskStatus,
+    TurnOut,
+)
+from tentalis.store.records import TaskView
+from tentalis.store.sessions import SessionView
+
+
+def feedback_out(f: FeedbackEvent) -> FeedbackOut:
+    return FeedbackOut(event_id=f.event_id, kind=f.feedback_kind, score=f.score,
+                       feedback=f.feedback, edited_answer=f.edited_answer,
+                       author=f.manager_id or f.source, created_at=f.created_at)
+
+
+def task_state(view: TaskView) -> TaskState:
+    """Where a recorded task stands: pending → answered → scored → done (or timed_out)."""
+    verdicts = [f for f in view.feedback if f.feedback_kind in ("review", "timeout")]
+    if verdicts:
+        return "timed_out" if verdicts[-1].feedback_kind == "timeout" else "done"
+    if view.scores:
+        return "scored"
+    return "answered" if view.results else "pending"
+
+
+def task_status(view: TaskView) -> TaskStatus:
+    return TaskStatus(
+        task_id=view.task_id,
+        status=task_state(view),
+        prompt=view.task.prompt if view.task else None,
+        environment=view.task.environment if view.task else None,
+        results=[
+            ResultOut(
+                event_id=r.event_id, worker_id=r.worker_id, raw_text=r.raw_text, steps=r.steps,
+                final_answer=r.final_answer, parse_status=r.parse_status, error=r.error,
+                scores=[ScoreOut(event_id=s.event_id, scorer=s.scorer,
+                                 outcome_score=s.outcome_score, step_scores=s.step_scores)
+                        for s in view.scores_for(r.event_id)],
+            )
+            for r in view.results
+        ],
+        feedback=[feedback_out(f) for f in view.feedback],
+    )  # fmt: skip
+
+
+def session_out(view: SessionView) -> SessionOut:
+    return SessionOut(
+        session_id=view.session_id,
+        turns=[TurnOut(event_id=t.event_id, turn_index=t.turn_index, trainable=t.trainable,
+                       model=t.model, completion=t.completion, finish_reason=t.finish_reason,
+                       latency_s=t.latency_s, next_state=t.next_state) for t in view.turns],
+        feedback=[feedback_out(f) for f in view.feedback],
+    )

@@ -1,0 +1,62 @@
+"""``ModelServerState``: the engine, its served adapters and the limits the routes share."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import HTTPException
+
+from tentalis.errors import AdapterError, InferenceError
+from tentalis.gateway.openai import render
+from tentalis.gateway.openai.schema import ChatCompletionRequest, CompletionRequest
+from tentalis.gateway.security import SecurityConfig
+from tentalis.inference.adapters import AdapterNotFound, AdapterStore, ServedAdapters
+from tentalis.inference.base import ChatRequest, Completion, InferenceClient
+
+
+@contextlib.contextmanager
+def http_errors() -> Iterator[None]:
+    """Domain errors → HTTP answers (the server keeps serving)."""
+    try:
+        yield
+    except AdapterNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except (AdapterError, InferenceError, ValueError) as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+class ModelServerState:
+    """What the model server's routes use: engine, served adapters, caps, token text."""
+
+    def __init__(self, inference: InferenceClient, adapters: AdapterStore,
+                 security: SecurityConfig, *, default_max_tokens: int = 256) -> None:
+        self.inference = inference
+        self.served = ServedAdapters(inference, adapters)
+        self.security = security
+        self.default_max_tokens = default_max_tokens
+        self.text = render.TokenText(getattr(inference, "tokenizer", None))
+        self.as_ids = render.TokenText(getattr(inference, "tokenizer", None), as_ids=True)
+
+    async def generate(self, model: str, chats: list[list[dict[str, Any]]], n: int,
+                       req: ChatCompletionRequest | CompletionRequest) -> list[Completion]:
+        """``n`` completions of each chat with the version ``model`` names."""
+        budget = req.token_budget() if isinstance(req, ChatCompletionRequest) else req.max_tokens
+        with http_errors():
+            async with self.served.use(model) as adapter:
+                requests = [
+                    ChatRequest(
+                        messages=chat,
+                        max_tokens=budget or min(self.default_max_tokens,
+                                                 self.security.max_tokens),
+                        temperature=1.0 if req.temperature is None else req.temperature,
+                        top_p=1.0 if req.top_p is None else req.top_p,
+                        adapter=adapter,
+                        stop=tuple(req.stops()),
+                        seed=None if req.seed is None else req.seed + i,
+                        logprobs=True,
+                    )
+                    for chat in chats for i in range(n)
+                ]
+                return await self.inference.chat(requests)
