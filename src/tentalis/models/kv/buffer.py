@@ -7,7 +7,7 @@ tokens on 2 CPU cores, those copies were 13 % of the batch's time (``aten::cat``
 once (prompt + ``max_new_tokens``) and writes each step into the next free column; the
 model reads a view of the filled part. Dropping finished rows (``batch_select_indices``)
 still copies the rows that stay, so the decode loop drops them in bunches
-(:func:`worth_compacting`).
+(:func:`tentalis.models.kv.worth_compacting`).
 """
 
 from __future__ import annotations
@@ -98,9 +98,3 @@ def buffer_cache(config: Any, capacity: int) -> DynamicCache:
     ]
     return cache
 
-
-def worth_compacting(finished: int, batch: int) -> bool:
-    """Drop finished rows from the batch once they are at least an eighth of it: each
-    drop copies the cache of the rows that stay, each finished row left in costs one row
-    of every forward."""
-    return finished > 0 and finished * 8 >= batch
