@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tentalis.config import Settings
+from tentalis.config.training import TrainConfig
 from tentalis.demo.loop import LoopReport, heldout_tasks
 from tentalis.events import TaskEvent, new_id
 from tentalis.inference.adapters import AdapterStore
@@ -31,7 +32,6 @@ from tentalis.services.stack import LocalStack
 from tentalis.store import ExperienceStore
 from tentalis.store.training import TrainingLedger
 from tentalis.training.checkpoint import CheckpointManager
-from tentalis.training.config import TrainConfig
 from tentalis.training.feeder import feed_rounds
 from tentalis.training.metrics import StepMetrics, learning_curve_png
 from tentalis.training.service import TrainerService, TrainerServiceConfig

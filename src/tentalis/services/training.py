@@ -14,6 +14,7 @@ from collections.abc import Callable
 from tentalis.agents.manager import Manager
 from tentalis.agents.review import RuleReviewer
 from tentalis.config import Settings
+from tentalis.config.training import TrainConfig
 from tentalis.errors import PrerequisiteError
 from tentalis.inference.adapters import AdapterStore
 from tentalis.models import ModelStore
@@ -22,7 +23,6 @@ from tentalis.services.runtime import connected_bus, heartbeat, stop_on_signals
 from tentalis.store import ExperienceStore
 from tentalis.store.training import TrainingLedger
 from tentalis.training.checkpoint import CheckpointManager
-from tentalis.training.config import TrainConfig
 from tentalis.training.feeder import feed_rounds
 from tentalis.training.metrics import MetricsLogger, StepMetrics
 from tentalis.training.service import TrainerService, TrainerServiceConfig

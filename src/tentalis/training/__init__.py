@@ -9,8 +9,8 @@ and resumes atomically; ``metrics`` logs and measures. transformers and peft are
 only when a trainer is built.
 """
 
+from tentalis.config.training import TrainConfig
 from tentalis.training.checkpoint import CheckpointManager
-from tentalis.training.config import TrainConfig
 from tentalis.training.metrics import (
     MetricsLogger,
     StepMetrics,

@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
+from tentalis.config.training import TrainConfig
 from tentalis.models.kv import distinct_keys, shareable_prefix
-from tentalis.training.config import TrainConfig
 from tentalis.training.losses import overlong_mask, soft_overlong_penalty
 from tentalis.training.rollouts import Rollout, RolloutGroup, rollout_advantages
 from tentalis.training.sampling import zero_variance_fraction

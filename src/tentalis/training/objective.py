@@ -14,8 +14,8 @@ from typing import Protocol
 
 import torch
 
+from tentalis.config.training import TrainConfig
 from tentalis.training.batch import MicroBatch
-from tentalis.training.config import TrainConfig
 from tentalis.training.forward import ForwardOutputs
 from tentalis.training.losses import micro_batch_weight, policy_loss
 

@@ -38,11 +38,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from tentalis.config.training import TrainConfig
 from tentalis.errors import TrainingError
 from tentalis.models.precision import resolve_dtype
 from tentalis.training import adapter_io
 from tentalis.training.batch import has_signal, prepare_batch, schedule, shaped
-from tentalis.training.config import TrainConfig
 from tentalis.training.forward import ForwardEngine, check_plain_lm_head
 from tentalis.training.losses import token_entropy
 from tentalis.training.metrics import StepMetrics, cached_matmul_peak

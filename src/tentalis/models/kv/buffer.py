@@ -2,9 +2,9 @@
 
 transformers' ``DynamicLayer`` appends each step's keys/values with ``torch.cat``, which
 copies the whole cache of every layer on every token, a visible share of a CPU decode
-(docs/measurements.md, "Decode cache copies"). :class:`BufferLayer` allocates room for the whole decode
-once (prompt + ``max_new_tokens``) and writes each step into the next free column; the
-model reads a view of the filled part. Dropping finished rows (``batch_select_indices``)
+(docs/measurements.md, "Decode cache copies"). :class:`BufferLayer` allocates room for the
+whole decode once (prompt + ``max_new_tokens``) and writes each step into the next free
+column; the model reads a view of the filled part. Dropping finished rows (``batch_select_indices``)
 still copies the rows that stay, so the decode loop drops them in bunches
 (:func:`tentalis.models.kv.worth_compacting`).
 """
