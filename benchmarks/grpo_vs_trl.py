@@ -94,9 +94,9 @@ def _reward_fn():  # type: ignore[no-untyped-def]
 
 
 def run_tentalis(args: argparse.Namespace) -> dict[str, Any]:
+    from tentalis.config.training import TrainConfig
     from tentalis.inference.base import ChatRequest
     from tentalis.inference.local import LocalInference
-    from tentalis.training.config import TrainConfig
     from tentalis.training.rollouts import Rollout, group_by
     from tentalis.training.trainer import PolicyTrainer
 

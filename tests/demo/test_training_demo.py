@@ -10,11 +10,11 @@ import re
 from typing import Any
 
 from tentalis.config import load_settings
+from tentalis.config.training import TrainConfig
 from tentalis.demo.training import run_training_demo
 from tentalis.events import TaskEvent
 from tentalis.inference.base import ChatRequest
 from tentalis.training import feeder
-from tentalis.training.config import TrainConfig
 
 
 def _answer(req: ChatRequest) -> str:

@@ -11,6 +11,7 @@ from transformers import AutoTokenizer
 
 from tentalis.bus.base import ConsumerSpec
 from tentalis.bus.memory import MemoryBus
+from tentalis.config.training import TrainConfig
 from tentalis.events import (
     Event,
     GuardEvent,
@@ -28,7 +29,6 @@ from tentalis.store import ExperienceStore
 from tentalis.store.guard import GuardLedger
 from tentalis.store.training import TrainingLedger
 from tentalis.training.checkpoint import CheckpointManager
-from tentalis.training.config import TrainConfig
 from tentalis.training.promotion import resume_promotion
 from tentalis.training.service import TrainerService, TrainerServiceConfig
 from tentalis.training.trainer import PolicyTrainer

@@ -23,11 +23,11 @@ from tentalis.bus import EmbeddedNats, NatsBus
 from tentalis.bus.base import Bus, ConsumerSpec
 from tentalis.bus.memory import MemoryBus
 from tentalis.config import Settings, load_settings
+from tentalis.config.training import TrainConfig
 from tentalis.errors import TrainingError
 from tentalis.events import ModelUpdateEvent, ResultEvent, ScoreEvent, Subjects, TaskEvent
 from tentalis.inference.adapters import AdapterStore
 from tentalis.services.trainer_run import TrainerRun, TrainerRunOptions
-from tentalis.training.config import TrainConfig
 
 ANSWERS = ["5", "6"]  # right, wrong: every group has reward variance
 

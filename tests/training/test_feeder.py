@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tentalis.config.training import TrainConfig
 from tentalis.envs import get_environment
-from tentalis.training.config import TrainConfig
 from tentalis.training.feeder import round_size, training_round
 
 CFG = TrainConfig(prompts_per_step=4, group_size=4)

@@ -10,6 +10,7 @@ import torch
 from tentalis.training.losses import (
     entropy_from_logits,
     group_advantages,
+    micro_batch_weight,
     overlong_mask,
     policy_loss,
     rloo_advantages,
@@ -360,6 +361,31 @@ def test_micro_batches_without_global_count_are_not_exact() -> None:
         ).backward()
     assert full.grad is not None and micro.grad is not None
     assert not torch.allclose(micro.grad, full.grad)
+
+
+
+def test_micro_batch_weight_by_hand() -> None:
+    # a micro-batch of 2 rows and 3 trainable tokens out of 6 rows and 12 tokens
+    assert micro_batch_weight("dapo", 2, 6, 3.0, 12) == 1.0
+    assert micro_batch_weight("cispo", 2, 6, 3.0, 12) == 1.0
+    assert micro_batch_weight("bnpo", 2, 6, 3.0, 12) == 0.25
+    for loss_type in ("grpo", "gspo", "dr_grpo"):
+        assert micro_batch_weight(loss_type, 2, 6, 3.0, 12) == 2 / 6  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "gspo", "bnpo", "dr_grpo", "dapo", "cispo"])
+def test_weighted_micro_batch_losses_sum_to_the_batch_loss(loss_type: str) -> None:
+    logp, old, ref, adv, mask = _random_batch(1)
+    kw = {"loss_type": loss_type, "max_completion_length": 5, "beta": 0.04}
+    n_items = int(mask.sum())
+    full, _ = policy_loss(logp, old, adv, mask, ref_logp=ref, num_items_in_batch=n_items, **kw)
+    total = 0.0
+    for rows in (slice(0, 1), slice(1, 4), slice(4, 6)):  # uneven micro-batches
+        loss, _ = policy_loss(logp[rows], old[rows], adv[rows], mask[rows], ref_logp=ref[rows],
+                              num_items_in_batch=n_items, **kw)
+        b, tokens = logp[rows].shape[0], float(mask[rows].sum())
+        total += float(loss) * micro_batch_weight(loss_type, b, 6, tokens, n_items)  # type: ignore[arg-type]
+    close(total, float(full), atol=1e-12)
 
 
 # --------------------------------------------------------------------------- log-probs

@@ -10,13 +10,13 @@ from transformers import AutoTokenizer
 
 from tentalis.bus.base import ConsumerSpec
 from tentalis.bus.memory import MemoryBus
+from tentalis.config.training import TrainConfig
 from tentalis.events import ModelUpdateEvent, ResultEvent, ScoreEvent, Subjects, TaskEvent
 from tentalis.inference.adapters import AdapterStore
 from tentalis.steps.parsing import parse_steps
 from tentalis.store import ExperienceStore
 from tentalis.store.training import TrainingLedger
 from tentalis.training.checkpoint import CheckpointManager
-from tentalis.training.config import TrainConfig
 from tentalis.training.service import TrainerService, TrainerServiceConfig
 from tentalis.training.trainer import PolicyTrainer
 

@@ -14,10 +14,10 @@ from rich.table import Table
 
 from tentalis.cli.health_view import COLUMNS, service_row
 from tentalis.config import Settings, config_file_path
+from tentalis.config.training import TrainConfig
 from tentalis.envs import load_environments
 from tentalis.errors import BusError, ConfigError
 from tentalis.events import Subjects
-from tentalis.training.config import TrainConfig
 
 console = Console()
 

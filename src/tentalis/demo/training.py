@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tentalis.config import Settings
+from tentalis.config.training import TrainConfig
 from tentalis.demo.loop import LoopReport, heldout_tasks
 from tentalis.events import TaskEvent, new_id
 from tentalis.inference.local import LocalInference
 from tentalis.services.stack import LocalStack
 from tentalis.services.trainer_run import TrainerRun, TrainerRunOptions
-from tentalis.training.config import TrainConfig
 from tentalis.training.feeder import feed_rounds
 from tentalis.training.metrics import StepMetrics, learning_curve_png
 

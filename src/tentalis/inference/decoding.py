@@ -5,7 +5,7 @@ The prompt prefix every row shares (chat template and system prompt: about 100 o
 repeated for all rows (:func:`shared_prefix`); each distinct prompt then prefills the rest
 once (:func:`distinct_prompts`: the G samples of a GRPO group share one prefill) and its
 keys/values go to every row that asked it. The cache writes into preallocated buffers
-(:mod:`tentalis.inference.kvcache`) rather than concatenating every token.
+(:mod:`tentalis.models.kv.buffer`) rather than concatenating every token.
 
 Why not ``model.generate``: a micro-batch mixes requests with different temperatures,
 top_p, seeds, max_tokens, stop strings and LoRA adapters. ``generate`` takes one sampling
@@ -37,8 +37,15 @@ from typing import Any
 import torch
 
 from tentalis.errors import InferenceError
-from tentalis.inference.kvcache import buffer_cache, worth_compacting
-from tentalis.models.kv import cache_keyword, distinct_keys, left_padded, shareable_prefix
+from tentalis.models.kv import (
+    buffer_cache,
+    cache_keyword,
+    distinct_keys,
+    left_padded,
+    prefill_prefix,
+    shareable_prefix,
+    worth_compacting,
+)
 
 
 @dataclass
@@ -237,8 +244,7 @@ def _generate(
     if share:  # the common prefix once, its keys/values repeated for every prompt
         routing.names = names[:1]
         prefix = torch.tensor([rows[0].prompt_ids[:share]], device=device)
-        model(input_ids=prefix, use_cache=True, logits_to_keep=1, **{cache_kw: cache})
-        cache.batch_repeat_interleave(len(uniq))
+        prefill_prefix(model, cache, prefix, len(uniq), logits_to_keep=1)
         attn = torch.cat([attn.new_ones((len(uniq), share)), attn], dim=1)
     routing.names = [names[u] for u in uniq]
     out = model(

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from tentalis.bus.base import Bus
 from tentalis.config import Settings
+from tentalis.config.training import TrainConfig
 from tentalis.errors import TrainingError
 from tentalis.inference.adapters import AdapterStore
 from tentalis.models import ModelStore
@@ -33,7 +34,6 @@ from tentalis.services.heartbeat import Ending, failure_reason, reporting_health
 from tentalis.store import ExperienceStore
 from tentalis.store.training import TrainingLedger
 from tentalis.training.checkpoint import CheckpointManager
-from tentalis.training.config import TrainConfig
 from tentalis.training.metrics import MetricsLogger, StepMetrics
 from tentalis.training.service import TrainerService, TrainerServiceConfig
 from tentalis.training.trainer import PolicyTrainer

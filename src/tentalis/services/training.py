@@ -13,10 +13,10 @@ from collections.abc import Callable
 from tentalis.agents.manager import Manager
 from tentalis.agents.review import RuleReviewer
 from tentalis.config import Settings
+from tentalis.config.training import TrainConfig
 from tentalis.errors import PrerequisiteError
 from tentalis.services.runtime import connected_bus, stop_on_signals
 from tentalis.services.trainer_run import TrainerRun, TrainerRunOptions
-from tentalis.training.config import TrainConfig
 from tentalis.training.feeder import feed_rounds
 from tentalis.training.metrics import StepMetrics
 from tentalis.training.service import TrainerService

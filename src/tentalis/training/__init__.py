@@ -1,13 +1,16 @@
 """tentalis.training: GRPO/DAPO-family LoRA training from scored rollout groups.
 
 ``losses`` and ``sampling`` are the pure math; ``rollouts`` turns ScoreEvents into token
-sequences and groups; ``trainer.PolicyTrainer`` does the optimiser steps; ``checkpoint``
-saves and resumes atomically; ``metrics`` logs and measures. transformers and peft are
-imported only when a trainer is built.
+sequences and groups; ``batch`` prepares a step's rows (shaping, dynamic sampling,
+advantages, micro-batches); ``forward`` runs them through the model (staged shared-prefix
+pass, FLOPs); ``objective`` is the loss picked by config; ``adapter_io`` moves LoRA weights;
+``trainer.PolicyTrainer`` holds model and optimiser and runs the step; ``checkpoint`` saves
+and resumes atomically; ``metrics`` logs and measures. transformers and peft are imported
+only when a trainer is built.
 """
 
+from tentalis.config.training import TrainConfig
 from tentalis.training.checkpoint import CheckpointManager
-from tentalis.training.config import TrainConfig
 from tentalis.training.metrics import (
     MetricsLogger,
     StepMetrics,

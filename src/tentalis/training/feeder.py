@@ -23,9 +23,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 from tentalis.agents.manager import Manager
+from tentalis.config.training import TrainConfig
 from tentalis.envs import get_environment
 from tentalis.events import TaskEvent, new_id
-from tentalis.training.config import TrainConfig
 from tentalis.training.service import TrainerService
 
 

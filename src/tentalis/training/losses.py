@@ -11,7 +11,8 @@ The pieces, in the order a trainer uses them:
    per-step (process) advantages.
 2. model logits → per-token log-probs: :func:`selective_log_softmax`, :func:`entropy_from_logits`.
 3. :func:`policy_loss`: clipped surrogate (token or sequence ratio) or CISPO, optional k3 KL,
-   and one of the GRPO / BNPO / Dr. GRPO / DAPO aggregations.
+   and one of the GRPO / BNPO / Dr. GRPO / DAPO aggregations; :func:`micro_batch_weight`
+   makes micro-batch accumulation exact.
 4. DAPO overlong handling: :func:`overlong_mask`, :func:`soft_overlong_penalty`.
 
 Differences from the papers, on purpose:
@@ -395,6 +396,24 @@ def policy_loss(
     metrics["clip_frac_high"] = _masked_mean(high, m)
     metrics["clip_frac"] = _masked_mean(torch.maximum(low, high), m)
     return loss, metrics
+
+
+def micro_batch_weight(
+    loss_type: LossType, rows: int, total_rows: int, tokens: float, total_tokens: int
+) -> float:
+    """Weight of one micro-batch's :func:`policy_loss` so the weighted sum over micro-batches
+    equals the loss of the whole batch (``rows``/``tokens`` of this micro-batch, ``total_*``
+    of the batch)::
+
+        dapo, cispo              1              already ÷ num_items_in_batch of the batch
+        bnpo                     tokens / N     token mean of the micro-batch → of the batch
+        grpo, gspo, dr_grpo      rows / B       means over rows
+    """
+    if loss_type in ("dapo", "cispo"):
+        return 1.0
+    if loss_type == "bnpo":
+        return tokens / total_tokens
+    return rows / total_rows
 
 
 # --------------------------------------------------------------------------- overlong

@@ -5,7 +5,7 @@ A pure core (:class:`RewardHackingGuard`: observations in, verdicts out) configu
 :mod:`tentalis.training.promotion`.
 """
 
-from tentalis.rewards.guard.config import GuardConfig
+from tentalis.config.guard import GuardConfig
 from tentalis.rewards.guard.monitor import Baseline, RewardHackingGuard
 from tentalis.rewards.guard.observation import (
     GuardLevel,

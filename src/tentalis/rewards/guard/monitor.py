@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from itertools import pairwise
 
-from tentalis.rewards.guard.config import GuardConfig
+from tentalis.config.guard import GuardConfig
 from tentalis.rewards.guard.observation import (
     GuardLevel,
     GuardVerdict,

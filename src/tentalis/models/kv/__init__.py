@@ -1,13 +1,36 @@
-"""KV-cache helpers: the cache keyword of a model's ``forward``, the token prefix a batch
-can compute once and share, and the rows whose prompts can run once between them."""
+"""Key/value caches, shared by the decode loop (``inference.decoding``) and the trainer's
+staged forward (``training.forward``): which prefix a batch can run once, which rows share a
+prompt, the left-padded rests that run after a cached prefix, the prefix prefill itself, and
+(:mod:`tentalis.models.kv.buffer`) a cache that writes into preallocated buffers.
+
+``BufferLayer`` and ``buffer_cache`` import transformers; they load on first use, so
+importing this package stays light.
+"""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from tentalis.models.kv.buffer import BufferLayer, buffer_cache
+
+__all__ = [
+    "MIN_SHARED_PREFIX",
+    "BufferLayer",
+    "buffer_cache",
+    "cache_keyword",
+    "distinct_keys",
+    "dynamic_cache",
+    "left_padded",
+    "prefill_prefix",
+    "shareable_prefix",
+    "shared_prefix_len",
+    "worth_compacting",
+]
 
 #: Shorter common prefixes run per row: the saving would not pay for the extra forward call.
 MIN_SHARED_PREFIX = 16
@@ -73,3 +96,36 @@ def left_padded(
             attn[i, width - len(seq):] = 1
     ids, attn = ids.to(device), attn.to(device)
     return ids, attn, offset + (attn.cumsum(-1) - 1).clamp(min=0)
+
+
+def dynamic_cache(config: Any) -> Any:
+    """transformers' own ``DynamicCache`` for a model with ``config`` (grows by concatenation;
+    what a pass that runs each stage once, like the trainer's, needs)."""
+    from transformers import DynamicCache
+
+    return DynamicCache(config=config)
+
+
+def prefill_prefix(model: Any, cache: Any, prefix_ids: torch.Tensor, rows: int,
+                   **forward_kwargs: Any) -> Any:
+    """Run ``prefix_ids`` (1, P) through ``model`` into ``cache`` and repeat its keys/values
+    for ``rows`` rows; returns what ``model`` returned (``forward_kwargs`` go to it)."""
+    out = model(input_ids=prefix_ids, use_cache=True, **forward_kwargs,
+                **{cache_keyword(model): cache})
+    cache.batch_repeat_interleave(rows)
+    return out
+
+
+def worth_compacting(finished: int, batch: int) -> bool:
+    """Drop finished rows from the batch once they are at least an eighth of it: each
+    drop copies the cache of the rows that stay, each finished row left in costs one row
+    of every forward."""
+    return finished > 0 and finished * 8 >= batch
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("BufferLayer", "buffer_cache"):
+        from tentalis.models.kv import buffer
+
+        return getattr(buffer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

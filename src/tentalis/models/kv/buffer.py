@@ -1,13 +1,12 @@
 """A decode KV cache that writes into preallocated buffers instead of concatenating.
 
 transformers' ``DynamicLayer`` appends each step's keys/values with ``torch.cat``, which
-copies the whole cache of every layer on every token: on SmolLM2-135M, 64 rows × 48 new
-tokens on 2 CPU cores, those copies were 13 % of the batch's time (``aten::cat`` 2.4 s of
-18 s in ``torch.profiler``). :class:`BufferLayer` allocates room for the whole decode
-once (prompt + ``max_new_tokens``) and writes each step into the next free column; the
-model reads a view of the filled part. Dropping finished rows (``batch_select_indices``)
+copies the whole cache of every layer on every token, a visible share of a CPU decode
+(docs/measurements.md, "Decode cache copies"). :class:`BufferLayer` allocates room for the
+whole decode once (prompt + ``max_new_tokens``) and writes each step into the next free
+column; the model reads a view of the filled part. Dropping finished rows (``batch_select_indices``)
 still copies the rows that stay, so the decode loop drops them in bunches
-(:func:`worth_compacting`).
+(:func:`tentalis.models.kv.worth_compacting`).
 """
 
 from __future__ import annotations
@@ -98,9 +97,3 @@ def buffer_cache(config: Any, capacity: int) -> DynamicCache:
     ]
     return cache
 
-
-def worth_compacting(finished: int, batch: int) -> bool:
-    """Drop finished rows from the batch once they are at least an eighth of it: each
-    drop copies the cache of the rows that stay, each finished row left in costs one row
-    of every forward."""
-    return finished > 0 and finished * 8 >= batch
