@@ -284,10 +284,10 @@ def demo_train_config(settings: Settings, max_new_tokens: int) -> TrainConfig:
     advantages, dynamic sampling, truncated completions masked, LoRA r=16 on every linear
     layer, an adapter per step.
 
-    Masking, not the soft overlong penalty: with the penalty (cap 48, ramp 12) held-out
-    accuracy was 0 % at step 11 (one run). A likely reason: a short answer without an
-    ``Answer:`` line still earns the lenient reward's ``appears`` part, so the penalty
-    rewards finishing early more than it rewards the format."""
+    Masking, not the soft overlong penalty: the penalty rewards finishing early, and a
+    short answer without an ``Answer:`` line still earns the lenient reward's ``appears``
+    part, so it pulled the model away from the format (docs/measurements.md, "Overlong
+    penalty in the demo")."""
     return TrainConfig(
         loss_type="dapo", advantage="group", epsilon=0.2,
         epsilon_high=settings.training.epsilon_high, learning_rate=5e-4,
