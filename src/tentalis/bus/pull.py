@@ -126,7 +126,12 @@ async def pull_batches(
         if closed.is_set():
             return  # the bus closed while the consumer was being set up: nothing to read
         raise BusError(f"cannot create consumer {name!r} on stream {stream}: {exc}") from exc
-    watcher = asyncio.create_task(_watch_exhausted(js, stream, name, spec, closed, publish))
+    # The watch ends on its own event, set when this reader ends for any reason (the bus
+    # closing, or the reader's aclose): a cancellation that lands inside nats-py's own
+    # awaits can be swallowed there, and then the watch would outlive its reader.
+    unwatch = asyncio.Event()
+    watcher = asyncio.create_task(
+        _watch_exhausted(js, stream, name, spec, closed, unwatch, publish))
     try:
         while not closed.is_set():
             msgs = await _fetch(sub, spec, closed)
@@ -143,8 +148,10 @@ async def pull_batches(
             if batch:
                 yield batch
     finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
+        unwatch.set()
+        _, running = await asyncio.wait({watcher}, timeout=max(1.0, spec.fetch_timeout))
+        for task in running:  # stuck in a nats call: cancel it, and do not wait on it
+            task.cancel()
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
         if not spec.durable and not closed.is_set():
@@ -158,10 +165,12 @@ async def _watch_exhausted(
     name: str,
     spec: ConsumerSpec,
     closed: asyncio.Event,
+    stop: asyncio.Event,
     publish: Publish,
 ) -> None:
     """Dead-letter what consumer ``name`` gave up on (see :mod:`tentalis.bus.exhausted`),
-    until ``closed`` is set. Its readers share the watch as they share the messages."""
+    until ``stop`` is set (``closed``: the bus closed). Its readers share the watch as they
+    share the messages."""
     watch = ConsumerSpec(
         name=f"{name}_exhausted",
         subjects=[advisory_subject(stream, name)],
@@ -171,15 +180,28 @@ async def _watch_exhausted(
         fetch_timeout=spec.fetch_timeout,
     )
     where = advisory_stream(stream)
-    try:
+
+    async def bind() -> JetStreamContext.PullSubscription:
         await js.add_consumer(where, config=consumer_config(watch.name, watch))
-        sub = await js.pull_subscribe_bind(consumer=watch.name, stream=where)
-    except (nats.errors.Error, ValueError) as exc:
-        log.error("consumer %s cannot watch for messages it gives up on: %s", name, exc)
+        return await js.pull_subscribe_bind(consumer=watch.name, stream=where)
+
+    # the set-up races the reader's end: a request on a closing connection waits for its
+    # own timeout, and the reader must not wait for that
+    setup, stopping = asyncio.ensure_future(bind()), asyncio.ensure_future(stop.wait())
+    await asyncio.wait({setup, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not setup.done():
+        setup.cancel()
         return
     try:
-        while not closed.is_set():
-            msgs = await _fetch(sub, watch, closed)
+        sub = setup.result()
+    except (nats.errors.Error, ValueError) as exc:
+        if not (closed.is_set() or stop.is_set()):  # else: the reader ended meanwhile
+            log.error("consumer %s cannot watch for messages it gives up on: %s", name, exc)
+        return
+    try:
+        while not stop.is_set():
+            msgs = await _fetch(sub, watch, stop)
             if msgs is None:
                 break
             for msg in msgs:
@@ -205,10 +227,10 @@ async def _fetch(
         await asyncio.wait({fetch, closing}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (fetch, closing):
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+            task.cancel()
+        # gather, not ``suppress(BaseException)`` around each await: a cancellation of this
+        # task that arrives meanwhile must propagate (the exhausted-watch is stopped so)
+        await asyncio.gather(fetch, closing, return_exceptions=True)
     if closed.is_set():
         return None  # anything fetched meanwhile is redelivered after ack_wait
     try:
