@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tentalis.events import ResultEvent, TaskEvent
+from tentalis.steps.parsing import parse_steps
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _environments_loaded() -> None:
@@ -145,3 +148,25 @@ async def _collect_events(bus, subjects, n, timeout=3.0):  # type: ignore[no-unt
 def collect_events():  # type: ignore[no-untyped-def]
     """``await collect_events(bus, subjects, n)``: the first ``n`` events on ``subjects``."""
     return _collect_events
+
+
+@pytest.fixture
+def make_result() -> Callable[..., tuple[TaskEvent, ResultEvent]]:
+    """``make_result(text, answer="7")`` → (task, result) parsed the way a worker does (the
+    scorer tests of rewards/ and envs/)."""
+
+    def make(text: str, answer: str | None = "7", **result_fields) -> tuple[TaskEvent, ResultEvent]:
+        task = TaskEvent(prompt="What is 3 + 4?", answer=answer)
+        parsed = parse_steps(text)
+        fields = {
+            "task_id": task.task_id,
+            "task": task,
+            "worker_id": "w",
+            "raw_text": text,
+            "steps": parsed.steps,
+            "final_answer": parsed.final_answer,
+            "parse_status": parsed.status,
+        }
+        return task, ResultEvent(**(fields | result_fields))
+
+    return make
