@@ -7,13 +7,15 @@ from tentalis.gateway.bridge.models import (
     FeedbackOut,
     ResultOut,
     ScoreOut,
+    SessionList,
     SessionOut,
+    SessionSummaryOut,
     TaskState,
     TaskStatus,
     TurnOut,
 )
 from tentalis.store.records import TaskView
-from tentalis.store.sessions import SessionView
+from tentalis.store.sessions import SessionSummary, SessionView
 
 
 def feedback_out(f: FeedbackEvent) -> FeedbackOut:
@@ -56,7 +58,17 @@ def session_out(view: SessionView) -> SessionOut:
     return SessionOut(
         session_id=view.session_id,
         turns=[TurnOut(event_id=t.event_id, turn_index=t.turn_index, trainable=t.trainable,
+                       turn_type=t.turn_type,
                        model=t.model, completion=t.completion, finish_reason=t.finish_reason,
                        latency_s=t.latency_s, next_state=t.next_state) for t in view.turns],
         feedback=[feedback_out(f) for f in view.feedback],
     )
+
+
+def session_list(summaries: list[SessionSummary], limit: int, offset: int) -> SessionList:
+    """A page of the listing; ``summaries`` holds one more than ``limit`` when a next page
+    exists."""
+    page = summaries[:limit]
+    return SessionList(
+        data=[SessionSummaryOut(**vars(s)) for s in page], limit=limit, offset=offset,
+        next_offset=offset + limit if len(summaries) > limit else None)
