@@ -163,3 +163,11 @@ def test_side_turns_never_become_the_predecessor() -> None:
     nxt = tracker.begin(chat, session_id="s")
     link = tracker.finish(nxt, chat, ok=True)
     assert link is not None and link.session_event_id == main.event_id
+
+
+def test_a_repeated_assistant_reply_alone_does_not_join_a_new_conversation() -> None:
+    tracker = SessionTracker()
+    tracker.begin([SYSTEM, user("hi"), assistant("Hello! How can I help?"), user("a poem")],
+                  session_id="old")
+    other = [SYSTEM, user("hey"), assistant("Hello! How can I help?"), user("a limerick")]
+    assert tracker.begin(other).session_id == fingerprint(other)

@@ -11,8 +11,9 @@
   2. *compacted history*: a client that compacts its history (OpenClaw, for one) replaces
      the old turns with a summary and keeps the recent messages. The call's messages after
      its system messages and the one message that follows them (the summary) are looked
-     up one by one; if they open with a run of at least ``min_prefix`` conversational
-     messages that one known session sent, the call continues that session.
+     up one by one; if they open with a run of messages that one known session sent,
+     holding at least ``min_prefix`` user or tool messages, the call continues that
+     session.
   3. otherwise a new session, named by a fingerprint of the conversation's opening
      (system prompt and first user message). Two conversations with the same opening
      share it: set the header to be sure.
@@ -280,7 +281,9 @@ class SessionFile:
             if sid is None or (session is not None and sid != session):
                 break
             session = sid
-            run += m.get("role") not in INSTRUCTION_ROLES
+            # the client's own messages: a deterministic model's replies (a greeting, say)
+            # repeat across conversations and prove little
+            run += m.get("role") not in (*INSTRUCTION_ROLES, "assistant")
         return session if session is not None and run >= min_prefix else None
 
     def close(self) -> None:
