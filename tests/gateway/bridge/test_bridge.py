@@ -154,7 +154,8 @@ async def test_recent_sessions_are_listed_with_their_turn_counts_page_by_page(
                             messages=[{"role": "user", "content": "q"}], **fields)
 
     events = [
-        turn("agent", 0, model="small"),
+        turn("agent", 0, model="small", prompt_token_ids=[1, 2, 3], completion_token_ids=[4],
+             logprobs=[-0.5]),
         turn("agent", 1, trainable=False, turn_type="side"),
         turn("agent", 2, trainable=False, finish_reason="error:rejected"),
         turn("agent", 3, model="big"),
@@ -177,3 +178,9 @@ async def test_recent_sessions_are_listed_with_their_turn_counts_page_by_page(
         assert (await http.get("/v1/sessions", params={"limit": 0})).status_code == 422
         turns = (await http.get("/v1/sessions/agent")).json()["turns"]
         assert [t["turn_type"] for t in turns][:2] == ["main", "side"]
+        assert (turns[0]["prompt_tokens"], turns[0]["completion_tokens"],
+                turns[0]["has_logprobs"], turns[0]["prompt_token_ids"]) == (3, 1, True, None)
+        assert turns[1]["prompt_tokens"] is None and not turns[1]["has_logprobs"]
+        full = (await http.get("/v1/sessions/agent", params={"tokens": "true"})).json()
+        assert full["turns"][0]["prompt_token_ids"] == [1, 2, 3]
+        assert full["turns"][0]["logprobs"] == [-0.5]

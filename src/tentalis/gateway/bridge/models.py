@@ -152,6 +152,15 @@ class TurnOut(BaseModel):
     turn_index: int
     trainable: bool
     turn_type: Literal["main", "side"] = "main"
+    prompt_tokens: int | None = Field(
+        default=None, description="Prompt token ids recorded (None: the backend gave none).")
+    completion_tokens: int | None = Field(
+        default=None, description="Completion token ids recorded (None: none given).")
+    has_logprobs: bool = Field(default=False, description="Whether logprobs were recorded.")
+    prompt_token_ids: list[int] | None = Field(default=None, description="With `tokens=true`.")
+    completion_token_ids: list[int] | None = Field(
+        default=None, description="With `tokens=true`.")
+    logprobs: list[float] | None = Field(default=None, description="With `tokens=true`.")
     model: str
     completion: str
     finish_reason: str | None

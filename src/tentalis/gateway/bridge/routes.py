@@ -142,12 +142,17 @@ async def list_recent_sessions(
 
 
 @router.get("/v1/sessions/{session_id}", responses=_ERRORS)
-async def get_session(session_id: Annotated[Id, Path()], state: State) -> SessionOut:
+async def get_session(
+    session_id: Annotated[Id, Path()],
+    state: State,
+    tokens: Annotated[bool, Query(description="Include each turn's token ids and logprobs "
+                                              "(their counts are always there).")] = False,
+) -> SessionOut:
     """A proxied session: its turns (with next-state links) and its feedback."""
     view = await asyncio.to_thread(session_view, state.store, session_id)
     if view is None:
         raise HTTPException(404, "unknown session id")
-    return session_out(view)
+    return session_out(view, tokens)
 
 
 @router.post("/v1/sessions/{session_id}/feedback", status_code=status.HTTP_202_ACCEPTED,
