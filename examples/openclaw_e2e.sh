@@ -15,6 +15,8 @@
 #   OPENCLAW_VERSION   the OpenClaw release to install (2026.9.6)
 #   OPENCLAW_CONFIG    the OpenClaw config (integrations/openclaw/config/smollm2.json5)
 #   OPENCLAW_MODEL     provider/model for the turns (the config's primary model)
+#   MAX_TOKENS         maxTokens of the config's models for this run (64: the checks need
+#                      a recorded answer, not a long one; empty keeps the config's)
 #   NODE_PACKAGE       the npm `node` package used when the system's Node is older than
 #                      OpenClaw needs (node@24)
 #   TENTALIS           how to run the tentalis CLI (`tentalis`, else `python3 -m tentalis`)
@@ -31,6 +33,7 @@ OPENCLAW_CONFIG=${OPENCLAW_CONFIG:-$REPO/integrations/openclaw/config/smollm2.js
 NODE_PACKAGE=${NODE_PACKAGE:-node@24}
 PYTHON=${PYTHON:-python3}
 TURN_TIMEOUT=${TURN_TIMEOUT:-600}
+MAX_TOKENS=${MAX_TOKENS-64}
 SERVE_TIMEOUT=${SERVE_TIMEOUT:-300}
 if [[ -z ${TENTALIS:-} ]]; then
   if command -v tentalis >/dev/null; then TENTALIS=tentalis; else TENTALIS="$PYTHON -m tentalis"; fi
@@ -134,7 +137,11 @@ export TENTALIS_SKILLS_DIR="$REPO/integrations/openclaw/skills"
 export OPENCLAW_HOME="$WORK/openclaw-home" OPENCLAW_STATE_DIR="$WORK/openclaw-home/.openclaw"
 export OPENCLAW_CONFIG_PATH="$OPENCLAW_STATE_DIR/openclaw.json"
 mkdir -p "$OPENCLAW_STATE_DIR" "$WORK/workspace"
-cp "$OPENCLAW_CONFIG" "$OPENCLAW_CONFIG_PATH"
+if [[ -n $MAX_TOKENS ]]; then
+  sed -E "s/^([[:space:]]*maxTokens:)[[:space:]]*[0-9]+/\1 $MAX_TOKENS/" "$OPENCLAW_CONFIG" >"$OPENCLAW_CONFIG_PATH"
+else
+  cp "$OPENCLAW_CONFIG" "$OPENCLAW_CONFIG_PATH"
+fi
 "$OPENCLAW" config validate >"$WORK/config-validate.log" 2>&1 \
   || { cat "$WORK/config-validate.log"; die "openclaw rejects $OPENCLAW_CONFIG"; }
 

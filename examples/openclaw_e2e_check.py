@@ -72,7 +72,7 @@ def conversation(bridge: str, since: float, timeout: float) -> dict[str, Any] | 
     deadline = time.monotonic() + timeout
     best: dict[str, Any] | None = None
     while True:
-        views = [get(bridge, f"/v1/sessions/{s['session_id']}")
+        views = [get(bridge, f"/v1/sessions/{s['session_id']}?tokens=true")
                  for s in recent_sessions(bridge, since)]
         mains = [(sum(t["trainable"] for t in v["turns"]), v) for v in views]
         if mains:
@@ -119,12 +119,12 @@ def main() -> int:
     assert view is not None
     turns = sorted(view["turns"], key=lambda t: t["turn_index"])
     main_turns = [t for t in turns if t["trainable"]]
-    side = len(turns) - len(main_turns)
-    print(f"  session {view['session_id']}: {len(main_turns)} trainable turns, {side} side "
-          "turns")
+    print(f"  session {view['session_id']}: {len(turns)} turns, {len(main_turns)} trainable")
     for t in turns:
         state = t.get("next_state") or {}
-        print(f"    turn {t['turn_index']} {'main' if t['trainable'] else 'side'} "
+        failed = str(t.get("finish_reason") or "").startswith("error")
+        kind = "failed" if failed else "main" if t["trainable"] else "side"
+        print(f"    turn {t['turn_index']} {kind:<6} "
               f"{t['event_id'][:12]}… finish={t.get('finish_reason')} "
               f"prompt_ids={len(t.get('prompt_token_ids') or [])} "
               f"completion_ids={len(t.get('completion_token_ids') or [])} "
