@@ -49,21 +49,27 @@ die() { say "SETUP FAILED: $*"; exit 2; }
 
 cleanup() {
   local rc=$?
-  if [[ -n $SERVE_PID ]] && kill -0 "$SERVE_PID" 2>/dev/null; then
-    say "stopping tentalis serve (pid $SERVE_PID)"
-    kill -TERM "$SERVE_PID" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.5; done
-    # Its process group: the supervisor's children, should any outlive it.
+  if [[ -n $SERVE_PID ]]; then
+    if kill -0 "$SERVE_PID" 2>/dev/null; then
+      say "stopping tentalis serve (pid $SERVE_PID)"
+      kill -TERM "$SERVE_PID" 2>/dev/null || true
+      for _ in $(seq 1 60); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.5; done
+    fi
+    # Its process group (setsid): the supervisor's children, should any outlive it.
     kill -KILL -- "-$SERVE_PID" 2>/dev/null || true
   fi
   if [[ $rc -ne 0 || ${KEEP_WORK:-0} == 1 ]]; then
-    say "kept $WORK (serve.log, turn-*.json, openclaw.json)"
+    say "kept $WORK (serve.log, turn-*.json/.err, openclaw-home/.openclaw/openclaw.json)"
   else
     rm -rf "$WORK"
   fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+for tool in npm curl setsid timeout "${PYTHON%% *}"; do
+  command -v "$tool" >/dev/null || die "$tool is needed and not found"
+done
 
 # ---------------------------------------------------------------------------- Node
 node_fits() {  # OpenClaw's engines: >=24.16.0 <25 || >=26.1.0
@@ -94,7 +100,7 @@ INSTALLED=$(node -p "require('$WORK/openclaw/node_modules/openclaw/package.json'
 [[ $INSTALLED == "$OPENCLAW_VERSION" ]] \
   || die "npm installed openclaw $INSTALLED, not $OPENCLAW_VERSION (the placeholder trap?)"
 OPENCLAW="$WORK/openclaw/node_modules/.bin/openclaw"
-say "openclaw $("$OPENCLAW" --version 2>/dev/null | head -1) installed in $(($(date +%s) - T_INSTALL)) s"
+say "$("$OPENCLAW" --version 2>/dev/null | head -1) installed in $(($(date +%s) - T_INSTALL)) s"
 
 # ---------------------------------------------------------------------------- tentalis
 http_ok() { curl -fsS -m 5 -o /dev/null "$1" 2>/dev/null; }
