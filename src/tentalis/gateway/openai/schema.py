@@ -12,8 +12,8 @@ server and vLLM answer the same client code:
 
 Logprobs follow OpenAI's shapes: ``choices[i].logprobs.content[j] = {token, logprob,
 bytes, top_logprobs}`` for chat; ``{tokens, token_logprobs, top_logprobs, text_offset}``
-for completions. ``top_logprobs`` alternatives are not computed (always empty): asking
-for more than 0 is refused with 400 rather than answered wrongly.
+for completions. ``top_logprobs`` (chat, with ``logprobs: true``) and ``logprobs: N``
+(completions) report the N most likely tokens at each position, N ≤ 20; more is a 400.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ class ChatCompletionRequest(_Sampling):
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     logprobs: bool = False
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    top_logprobs: int | None = Field(default=None, ge=0, description="0..20 most likely "
+                                     "tokens per position (needs `logprobs`); over 20 is a 400.")
 
     def token_budget(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
@@ -100,7 +101,8 @@ class CompletionRequest(_Sampling):
 
     prompt: str | list[str] = Field(min_length=1)
     max_tokens: int | None = Field(default=16, ge=1)
-    logprobs: int | None = Field(default=None, ge=0, le=5)
+    logprobs: int | None = Field(default=None, ge=0, description="Logprobs of the chosen "
+                                 "tokens and the 0..20 most likely at each position.")
     echo: bool = False
 
     def prompts(self) -> list[str]:

@@ -4,6 +4,7 @@ mount the router alone)."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -50,6 +51,12 @@ async def health(state: State) -> dict[str, Any]:
 async def models(state: State) -> Response:
     """The backend's model list."""
     return await simple_get(state, "/v1/models")
+
+
+@router.get("/v1/models/{model_id:path}", response_model=None, responses=ERROR_RESPONSES)
+async def model(model_id: str, state: State) -> Response:
+    """The backend's card of one model (its 404 passes through)."""
+    return await simple_get(state, f"/v1/models/{quote(model_id, safe='@')}")
 
 
 @router.post("/v1/chat/completions", response_model=None,
