@@ -13,6 +13,7 @@ from tentalis.gateway.openai.shapes import (
     SSE_EVENT_SCHEMA,
     ChatCompletionRequest,
     CompletionRequest,
+    ErrorResponse,
     ModelList,
     OpenAIResponse,
 )
@@ -53,7 +54,8 @@ async def models(state: State) -> Response:
     return await simple_get(state, "/v1/models")
 
 
-@router.get("/v1/models/{model_id:path}", response_model=None, responses=ERROR_RESPONSES)
+@router.get("/v1/models/{model_id:path}", response_model=None, responses={
+    **ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "No such model"}})
 async def model(model_id: str, state: State) -> Response:
     """The backend's card of one model (its 404 passes through)."""
     return await simple_get(state, f"/v1/models/{quote(model_id, safe='@')}")
