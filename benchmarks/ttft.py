@@ -9,7 +9,7 @@ token: streamed, the arrival of the first chunk with text; not streamed, the who
 (its first token arrives with its last). Reported per path × mode × concurrency: median
 and max of both, and the completion tokens.
 
-    python benchmarks/ttft.py [--repeats 5] [--max-tokens 64] [--concurrency 1 4]
+    python benchmarks/ttft.py [--repeats 5] [--max-tokens 64] [--concurrency 1 4] [--threads 1]
 
 The results file (JSON, with the command, machine and versions) goes to benchmarks/results/.
 """
@@ -50,7 +50,7 @@ def pick_model(tmp: Path) -> tuple[Path, str]:
     return build_tiny_llama(tmp / "tiny"), "tiny-random-llama"
 
 
-def serve_model(port: int, model_dir: str, name: str, adapters: str) -> None:
+def serve_model(port: str, model_dir: str, name: str, adapters: str, threads: str) -> None:
     import uvicorn
 
     from tentalis.gateway.modelserver import create_model_app
@@ -58,10 +58,11 @@ def serve_model(port: int, model_dir: str, name: str, adapters: str) -> None:
     from tentalis.inference.adapters import AdapterStore
     from tentalis.inference.local import LocalInference
 
-    engine = LocalInference(model_dir, device="cpu", model_name=name)
+    engine = LocalInference(model_dir, device="cpu", model_name=name,
+                            num_threads=int(threads) or None)
     app = create_model_app(engine, AdapterStore(adapters),
                            SecurityConfig.with_keys(KEY, rate_limit_per_minute=0))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="error", access_log=False)
 
 
 def serve_proxy(port: int, backend: str, home: str) -> None:
@@ -73,9 +74,14 @@ def serve_proxy(port: int, backend: str, home: str) -> None:
     from tentalis.gateway.publisher import EventPublisher
     from tentalis.gateway.spool import Spool
 
+    async def connect() -> MemoryBus:
+        bus = MemoryBus()
+        await bus.connect()
+        return bus
+
     config = ProxyConfig(backend_url=backend, backend_api_key=KEY,
                          spool_path=Path(home) / "spool.jsonl")
-    app = create_proxy_app(config, EventPublisher(MemoryBus(), Spool(config.spool_path)))
+    app = create_proxy_app(config, EventPublisher(connect, Spool(config.spool_path)))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
 
 
@@ -155,6 +161,8 @@ async def main(argv: list[str]) -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads of the model server (0: torch's default)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args(argv)
     rows = []
@@ -162,7 +170,8 @@ async def main(argv: list[str]) -> None:
         model_dir, model = pick_model(Path(tmp))
         mport, pport = free_port(), free_port()
         direct, proxied = f"http://127.0.0.1:{mport}", f"http://127.0.0.1:{pport}"
-        procs = [spawn("--serve-model", str(mport), str(model_dir), model, f"{tmp}/adapters"),
+        procs = [spawn("--serve-model", str(mport), str(model_dir), model, f"{tmp}/adapters",
+                       str(args.threads)),
                  spawn("--serve-proxy", str(pport), direct + "/v1", tmp)]
         try:
             await wait_up(direct + "/health")
@@ -184,14 +193,16 @@ async def main(argv: list[str]) -> None:
     out = args.out / "ttft.json"
     out.write_text(json.dumps({
         "command": " ".join(["python", *sys.argv]),
-        "how": "model server (LocalInference on CPU, default threads) and proxy (in-memory "
+        "how": f"model server (LocalInference on CPU, threads={args.threads or 'default'}) "
+               "and proxy (in-memory "
                "bus) in separate uvicorn processes, httpx client here; greedy chat "
                f"completions of one prompt, max_tokens={args.max_tokens}; each round sends "
                "`concurrency` calls at once; TTFT = first chunk with text (streamed) or the "
                "whole answer (not streamed)",
         "model": model,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "platform": platform.platform(), "processor": platform.processor()},
+                    "platform": platform.platform(), "processor": platform.processor(),
+                    "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": rows,
@@ -200,8 +211,8 @@ async def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 5 and sys.argv[1] == "--serve-model":
-        serve_model(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+    if len(sys.argv) > 6 and sys.argv[1] == "--serve-model":
+        serve_model(*sys.argv[2:7])
     elif len(sys.argv) > 4 and sys.argv[1] == "--serve-proxy":
         serve_proxy(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     else:
