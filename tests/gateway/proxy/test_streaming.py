@@ -79,3 +79,35 @@ async def test_streamed_chunks_pass_the_proxy_as_they_are_decoded(
 
 async def _append(into: list, event) -> None:  # type: ignore[no-untyped-def]
     into.append(event)
+
+
+async def test_a_client_that_leaves_the_proxy_frees_its_row_on_the_model_server(
+    serve, tiny_llm, tmp_path, gw, wait_for  # type: ignore[no-untyped-def]
+) -> None:
+    import httpx
+
+    bus = MemoryBus()
+    await bus.connect()
+    got: list = []
+    await bus.listen(["tentalis.ev.session"], lambda e: _append(got, e))
+    steps: list[int] = []
+    tiny_llm.step_hook = lambda rows: (steps.append(rows), time.sleep(0.005))
+    model_app = create_model_app(tiny_llm, AdapterStore(tmp_path / "adapters"),
+                                 SecurityConfig.with_keys(gw.KEY, rate_limit_per_minute=0))
+    async with serve(model_app) as backend:
+        config = ProxyConfig(backend_url=backend + "/v1", backend_api_key=gw.KEY,
+                             spool_path=tmp_path / "spool.jsonl")
+        publisher = EventPublisher(bus, Spool(config.spool_path), retry_interval=0.05)
+        async with serve(create_proxy_app(config, publisher)) as url:
+            body = {"model": "base", "max_tokens": 1500, "temperature": 0, "stream": True,
+                    "messages": [{"role": "user", "content": "def add(a, b):"}]}
+            async with httpx.AsyncClient(base_url=url, timeout=10) as http, \
+                    http.stream("POST", "/v1/chat/completions", json=body) as resp:
+                assert resp.status_code == 200
+                await anext(resp.aiter_lines())
+            await wait_for(lambda: tiny_llm.cancelled_rows == 1, what="the row freed")
+            await publisher.flush()
+    assert steps[-1] == 0 and len(steps) < 400
+    (event,) = got  # recorded as a failed turn: a partial answer is not trained on
+    assert event.finish_reason == "error:client_disconnected" and not event.trainable
+    assert event.completion  # what had been sent

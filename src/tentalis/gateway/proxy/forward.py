@@ -3,6 +3,7 @@ after it (see :mod:`tentalis.gateway.proxy`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -43,6 +44,8 @@ async def simple_get(state: ProxyState, path: str) -> Response:
         return error_response(502, f"the backend could not be reached ({type(exc).__name__})")
     if resp.status_code >= 400:
         return _backend_error(resp.status_code, resp.content)
+    if resp.status_code >= 300:  # never relay a redirect: the backend is configured, not found
+        return error_response(502, f"the backend answered HTTP {resp.status_code}")
     return Response(resp.content, resp.status_code, media_type="application/json")
 
 
@@ -102,7 +105,9 @@ async def forward(state: ProxyState, request: Request, path: str, payload: dict[
 
 
 async def _relay(resp: httpx.Response, record: Any) -> AsyncIterator[bytes]:
-    """Pass the backend's stream through chunk by chunk; record it when it ends."""
+    """Pass the backend's stream through chunk by chunk as it arrives; record it when it
+    ends (a client that leaves early: a failed turn, and closing the backend's stream
+    ends its generation there)."""
     chunks: list[bytes] = []
     error = None
     try:
@@ -112,6 +117,9 @@ async def _relay(resp: httpx.Response, record: Any) -> AsyncIterator[bytes]:
     except httpx.HTTPError as exc:
         error = "stream_broken"
         yield sse_error(502, f"the backend stream broke ({type(exc).__name__})")
+    except (asyncio.CancelledError, GeneratorExit):  # the client left: a partial answer
+        error = "client_disconnected"
+        raise
     finally:
         record(parse_stream(b"".join(chunks)), error)
         with contextlib.suppress(Exception):

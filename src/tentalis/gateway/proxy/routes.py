@@ -19,6 +19,7 @@ from tentalis.gateway.openai.shapes import (
 )
 from tentalis.gateway.proxy.forward import forward, simple_get
 from tentalis.gateway.proxy.state import ProxyState
+from tentalis.gateway.proxy.upstream import error_response
 from tentalis.gateway.security import SecurityConfig, check_caps
 from tentalis.gateway.security.handlers import app_security
 
@@ -58,6 +59,8 @@ async def models(state: State) -> Response:
     **ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "No such model"}})
 async def model(model_id: str, state: State) -> Response:
     """The backend's card of one model (its 404 passes through)."""
+    if not model_id.strip() or not model_id.isprintable():
+        return error_response(404, f"no model named {model_id!r}")
     return await simple_get(state, f"/v1/models/{quote(model_id, safe='@')}")
 
 
