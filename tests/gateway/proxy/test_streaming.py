@@ -58,8 +58,7 @@ async def test_streamed_chunks_pass_the_proxy_as_they_are_decoded(
             text = ""
             stream = await client.chat.completions.create(
                 model="base", messages=[{"role": "user", "content": "def add(a, b):"}],
-                max_tokens=16, temperature=0, stream=True, logprobs=True,
-                extra_body={"return_token_ids": True})
+                max_tokens=16, temperature=0, stream=True)  # ids and logprobs: the proxy asks
             async for chunk in stream:
                 arrivals.append(time.monotonic())
                 first_chunk.set()
