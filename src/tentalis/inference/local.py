@@ -52,7 +52,9 @@ from tentalis.inference.adapters import validate_adapter_name
 from tentalis.inference.base import BASE_ADAPTER, ChatRequest, Completion
 from tentalis.inference.batcher import MicroBatcher
 from tentalis.inference.decoding import RowSpec, decode_batch
+from tentalis.inference.grammar import Grammars
 from tentalis.inference.merging import MergedWeights
+from tentalis.inference.tool_prompt import render_prompt
 from tentalis.models.precision import resolve_dtype
 from tentalis.models.tiny import CHATML_TEMPLATE
 
@@ -81,7 +83,11 @@ class LocalInference:
     after the batch). Not for bf16/fp16 weights: rounding ``W + ΔW`` to 8 mantissa bits
     loses part of a small LoRA delta (seen on SmolLM2: merged and routed greedy answers of a
     trained adapter diverged within a few tokens), so those batches stay routed.
+    Requests may carry ``tools`` (rendered by :func:`~tentalis.inference.tool_prompt.render_prompt`)
+    and a ``constraint`` (decoded under its grammar, :mod:`tentalis.inference.grammar`).
     """
+
+    supports_structured_output = True
 
     def __init__(
         self,
@@ -123,6 +129,7 @@ class LocalInference:
         self._eos_ids = self._collect_eos_ids()
         self._pad_id = int(tokenizer.pad_token_id)
         self._max_positions = int(getattr(model.config, "max_position_embeddings", 1 << 30))
+        self._grammars = Grammars(tokenizer, int(model.config.vocab_size), self._eos_ids)
         self.model_lock = threading.RLock()
         self.merge_adapters = merge_adapters
         self._merged = MergedWeights()
@@ -172,6 +179,8 @@ class LocalInference:
                 )
         if not requests:
             return []
+        for c in {r.constraint for r in requests if r.constraint is not None}:
+            await asyncio.to_thread(self._grammars.compile, c)  # refuse a bad schema now
         return await self._batcher.submit(list(requests))
 
     async def load_adapter(self, name: str, path: str | Path) -> None:
@@ -212,9 +221,7 @@ class LocalInference:
         return internal
 
     def _encode(self, request: ChatRequest) -> list[int]:
-        text = self._tokenizer.apply_chat_template(
-            list(request.messages), tokenize=False, add_generation_prompt=True
-        )
+        text = render_prompt(self._tokenizer, request.messages, request.tools)
         return list(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _run_batch(
@@ -241,6 +248,8 @@ class LocalInference:
                         seed=r.seed,
                         stop=tuple(r.stop),
                         adapter=self._internal_name(r.adapter),
+                        constraint=None if r.constraint is None
+                        else self._grammars.row(r.constraint),
                     )
                 )
                 index.append(i)

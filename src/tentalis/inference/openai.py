@@ -87,7 +87,12 @@ class OpenAIInference:
     async def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Answer every request concurrently; the i-th completion answers the i-th request.
 
-        If one fails, the others still running are cancelled and its error is raised."""
+        If one fails, the others still running are cancelled and its error is raised.
+        Tools and output constraints are refused (InferenceError): the answer comes back as
+        text, so calls would be lost; send such requests to the server directly."""
+        if any(r.tools or r.constraint is not None for r in requests):
+            raise InferenceError("tools and structured output are not supported through "
+                                 "INFERENCE_BACKEND=openai; call the backend directly")
         tasks = [asyncio.ensure_future(self._one(r)) for r in requests]
         try:
             return list(await asyncio.gather(*tasks))

@@ -13,7 +13,7 @@ from tentalis.gateway.openai import render
 from tentalis.gateway.openai.schema import ChatCompletionRequest, CompletionRequest
 from tentalis.gateway.security import SecurityConfig
 from tentalis.inference.adapters import AdapterNotFound, AdapterStore, ServedAdapters
-from tentalis.inference.base import ChatRequest, Completion, InferenceClient
+from tentalis.inference.base import ChatRequest, Completion, InferenceClient, OutputConstraint
 
 
 @contextlib.contextmanager
@@ -40,8 +40,11 @@ class ModelServerState:
         self.as_ids = render.TokenText(getattr(inference, "tokenizer", None), as_ids=True)
 
     async def generate(self, model: str, chats: list[list[dict[str, Any]]], n: int,
-                       req: ChatCompletionRequest | CompletionRequest) -> list[Completion]:
-        """``n`` completions of each chat with the version ``model`` names."""
+                       req: ChatCompletionRequest | CompletionRequest, *,
+                       tools: tuple[dict[str, Any], ...] = (),
+                       constraint: OutputConstraint | None = None) -> list[Completion]:
+        """``n`` completions of each chat with the version ``model`` names (``tools``
+        rendered into the prompt, decoded under ``constraint``)."""
         budget = req.token_budget() if isinstance(req, ChatCompletionRequest) else req.max_tokens
         with http_errors():
             async with self.served.use(model) as adapter:
@@ -56,6 +59,8 @@ class ModelServerState:
                         stop=tuple(req.stops()),
                         seed=None if req.seed is None else req.seed + i,
                         logprobs=True,
+                        tools=tools,
+                        constraint=constraint,
                     )
                     for chat in chats for i in range(n)
                 ]
