@@ -111,7 +111,7 @@ def test_response_format_json_object_parses(client: openai.OpenAI) -> None:
     # a random model fills a free-form object with random keys and strings: some samples
     # run out of tokens, so among several, the ones that stop must be JSON objects
     resp = client.chat.completions.create(
-        model="base", messages=ASK, max_tokens=200, n=4, temperature=1.0, seed=1,
+        model="base", messages=ASK, max_tokens=200, n=8, temperature=1.0, seed=1,
         response_format={"type": "json_object"})
     stopped = [c for c in resp.choices if c.finish_reason == "stop"]
     assert stopped, [c.message.content for c in resp.choices]

@@ -6,6 +6,9 @@ Routes: ``GET /health`` (public), ``GET /v1/models``, ``POST /v1/chat/completion
 :mod:`tentalis.inference.adapters.served` for the names a request may use and the rule on
 ``lora_path``). Every route but ``/health`` needs an API key (:func:`secure`).
 
+Tool calling (``tools``, ``tool_choice``) and structured output (``response_format``):
+:mod:`tentalis.gateway.modelserver.chat`.
+
 Streaming: the engine answers whole completions (it batches requests), so a streamed
 response is sent once the completion is ready, one SSE chunk per token. The bytes on the
 wire are what OpenAI's streaming clients expect; the time to first token equals the time
