@@ -69,6 +69,6 @@ def run_suite_end_to_end(collect_events):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def make_result():  # type: ignore[no-untyped-def]
-    """``make_result(task, text)``: the ResultEvent a worker would publish for ``text``."""
+def worker_result():  # type: ignore[no-untyped-def]
+    """``worker_result(task, text)``: the ResultEvent a worker would publish for ``text``."""
     return result_for

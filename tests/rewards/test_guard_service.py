@@ -125,10 +125,11 @@ async def test_length_hacking_run_trips_the_guard_and_blocks_promotion(
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     try:
-        await _wait(service, task, lambda: service.published_step >= 2)
+        await _wait(service, task, lambda: len(service.published) >= 2)
         assert [v.version for v in service.published] == [1, 2] and not service.gate.paused
         await _feed(bus, tok, range(4, GROUPS), hack_from=4)  # then the policy starts padding
-        await _wait(service, task, lambda: service.published_step >= GROUPS // 2)
+        await _wait(service, task,
+                    lambda: len(service.published) + len(service.held) >= GROUPS // 2)
         assert service.gate.paused
         stop_event = service.gate.paused_by
         assert stop_event is not None and stop_event.level == "hard_stop"
@@ -172,7 +173,7 @@ async def test_clean_run_stays_quiet_and_promotes_every_version(
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     try:
-        await _wait(service, task, lambda: service.published_step >= GROUPS // 2)
+        await _wait(service, task, lambda: len(service.published) >= GROUPS // 2)
     finally:
         await _stop(task, stop)
         service.ledger.store.close()
@@ -193,7 +194,9 @@ async def test_restarted_trainer_keeps_promotion_paused(tiny_model_dir, tmp_path
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     try:
-        await _wait(service, task, lambda: service.published_step >= 1)
+        # published_step moves when the version is saved, before the gate decides to hold or
+        # announce it: wait for the decision
+        await _wait(service, task, lambda: service.held or service.published)
     finally:
         await _stop(task, stop)
         service.ledger.store.close()

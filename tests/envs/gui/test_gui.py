@@ -32,18 +32,18 @@ def test_the_form_state_machine() -> None:
     assert form.apply("click cancel") is not None  # closed after submitting
 
 
-async def test_every_task_is_solved_by_its_reference_actions(make_result) -> None:  # type: ignore[no-untyped-def]
+async def test_every_task_is_solved_by_its_reference_actions(worker_result) -> None:  # type: ignore[no-untyped-def]
     env = GuiTasks()
     verifier = scorer_for(ENV, "verifier")
     for split in ("train", "heldout"):
         for spec in env.generate(12, split, seed=0):
             task = spec.to_task_event()
-            scores = await verifier.score(task, make_result(task, env.reference_solution(spec)))
+            scores = await verifier.score(task, worker_result(task, env.reference_solution(spec)))
             assert scores.outcome_score == 1.0, scores.details
             assert all(s == 1.0 for s in scores.step_scores)
 
 
-async def test_wrong_values_unsubmitted_and_invalid_actions_score_low(make_result) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_values_unsubmitted_and_invalid_actions_score_low(worker_result) -> None:  # type: ignore[no-untyped-def]
     env = GuiTasks()
     spec = next(s for s in env.generate(10) if s.metadata["form"] == "shipping")
     task = spec.to_task_event()
@@ -52,10 +52,10 @@ async def test_wrong_values_unsubmitted_and_invalid_actions_score_low(make_resul
     unsubmitted = reference.replace("<step><action>submit</action></step>", "")
     wrong_city = reference.replace(spec.metadata["target"]["city"], "Atlantis")
     for text in (unsubmitted, wrong_city, "<step><action>click nowhere</action></step>", ""):
-        scores = await verifier.score(task, make_result(task, text))
+        scores = await verifier.score(task, worker_result(task, text))
         assert scores.outcome_score == 0.0, text
     nowhere = "<step><action>click nowhere</action></step>"
-    bad = await verifier.score(task, make_result(task, nowhere))
+    bad = await verifier.score(task, worker_result(task, nowhere))
     assert bad.step_scores == [0.0]
 
 

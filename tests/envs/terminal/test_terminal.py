@@ -22,18 +22,18 @@ def test_suite_is_seeded_and_the_splits_never_share_a_task() -> None:
     assert {s.metadata["kind"] for s in env.generate(12, "train")} >= {"count_log", "make_file"}
 
 
-async def test_every_task_is_solved_by_its_reference_answer(make_result) -> None:  # type: ignore[no-untyped-def]
+async def test_every_task_is_solved_by_its_reference_answer(worker_result) -> None:  # type: ignore[no-untyped-def]
     env = TerminalTasks()
     verifier = scorer_for(ENV, "verifier")
     for split in ("train", "heldout"):
         for spec in env.generate(12, split, seed=0):
             task = spec.to_task_event()
-            scores = await verifier.score(task, make_result(task, env.reference_solution(spec)))
+            scores = await verifier.score(task, worker_result(task, env.reference_solution(spec)))
             assert scores.outcome_score == 1.0, (spec.metadata["kind"], scores.details)
             assert scores.step_scores and all(s == 1.0 for s in scores.step_scores)
 
 
-async def test_wrong_failing_and_hostile_commands_score_low(make_result) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_failing_and_hostile_commands_score_low(worker_result) -> None:  # type: ignore[no-untyped-def]
     spec = next(s for s in TerminalTasks().generate(12) if s.metadata["kind"] == "count_log")
     task = spec.to_task_event()
     verifier = scorer_for(ENV, "verifier")
@@ -45,7 +45,7 @@ async def test_wrong_failing_and_hostile_commands_score_low(make_result) -> None
             None,
     }  # fmt: skip
     for text, steps in cases.items():
-        scores = await verifier.score(task, make_result(task, text))
+        scores = await verifier.score(task, worker_result(task, text))
         assert scores.outcome_score == 0.0, text
         if steps is not None:
             assert scores.step_scores == steps, text
@@ -70,7 +70,7 @@ async def test_suite_runs_end_to_end_with_the_tiny_model(  # type: ignore[no-unt
 
 
 @pytest.mark.parametrize("bad", ["", "<step><cmd></cmd></step>", "<cmd>" * 500])
-async def test_garbage_never_crashes_the_verifier(bad: str, make_result) -> None:  # type: ignore[no-untyped-def]
+async def test_garbage_never_crashes_the_verifier(bad: str, worker_result) -> None:  # type: ignore[no-untyped-def]
     task = TerminalTasks().generate(1)[0].to_task_event()
-    scores = await scorer_for(ENV, "default").score(task, make_result(task, bad))
+    scores = await scorer_for(ENV, "default").score(task, worker_result(task, bad))
     assert scores.outcome_score <= 0.1
