@@ -62,11 +62,13 @@ def test_auto_text_stays_text_and_none_renders_no_tools(serve_stub) -> None:  # 
         auto = client.chat.completions.create(model="base", messages=ASK, tools=[WEATHER])
         none = client.chat.completions.create(model="base", messages=ASK, tools=[WEATHER],
                                               tool_choice="none")
+        bare = client.chat.completions.create(model="base", messages=ASK, tool_choice="auto")
     assert auto.choices[0].message.content == "It is sunny."
     assert auto.choices[0].message.tool_calls is None
     assert auto.choices[0].finish_reason == "stop"
     assert none.choices[0].message.content == "It is sunny."
-    assert [list(r.tools) for r in engine.requests] == [[WEATHER], []]
+    assert bare.choices[0].message.content == "It is sunny."  # auto with no tools: text
+    assert [list(r.tools) for r in engine.requests] == [[WEATHER], [], []]
 
 
 def test_an_unreadable_call_is_retried_under_the_call_grammar(serve_stub) -> None:  # type: ignore[no-untyped-def]

@@ -5,11 +5,12 @@ the constrained decoder forces it."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema_rs
 import openai
 import pytest
+from pydantic import BaseModel
 from transformers import AutoTokenizer
 
 WEATHER = {"type": "function", "function": {
@@ -105,6 +106,18 @@ def test_response_format_json_schema_output_validates(client: openai.OpenAI) -> 
     for choice in resp.choices:
         assert choice.finish_reason == "stop"
         jsonschema_rs.validate(ANSWER, json.loads(choice.message.content))
+
+
+class Forecast(BaseModel):
+    city: Literal["Paris", "Berlin"]
+    sunny: bool
+
+
+def test_the_sdks_parse_helper_gets_its_pydantic_model(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.parse(model="base", messages=ASK, max_tokens=100,
+                                         temperature=0, response_format=Forecast)
+    parsed = resp.choices[0].message.parsed
+    assert isinstance(parsed, Forecast) and parsed.city in ("Paris", "Berlin")
 
 
 def test_response_format_json_object_parses(client: openai.OpenAI) -> None:

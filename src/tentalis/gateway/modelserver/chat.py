@@ -11,7 +11,7 @@
 - ``required`` / a named function: decoded under the grammar of one call (to any tool, or
   to the named one), so the reply is a call whatever the model; ``finish_reason:
   "tool_calls"``.
-- ``none``: the tools are not rendered and the reply is text.
+- ``none`` (and ``auto`` without tools): the tools are not rendered; the reply is text.
 - ``response_format`` ``json_object`` / ``json_schema``: decoded under the grammar of a
   JSON object / of the schema; ``text`` is the default. Other types, and a JSON format
   together with tools that may be called, are refused.
@@ -69,7 +69,7 @@ def plan_chat(req: ChatCompletionRequest) -> ChatPlan:
         raise _bad(f"tool_choice {choice!r} is not supported: use one of "
                    f"{', '.join(CHOICES)} or {{\"type\": \"function\", \"function\": "
                    "{\"name\": ...}}")
-    if choice == "none":
+    if choice == "none" or (choice == "auto" and not tools):  # nothing to call
         return ChatPlan(constraint=fmt)
     if not tools:
         raise _bad(f"tool_choice {_choice_text(choice)} needs tools")
