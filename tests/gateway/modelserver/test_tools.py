@@ -68,13 +68,19 @@ def test_required_tool_choice_calls_one_of_the_tools_in_every_choice(
 def test_streamed_tool_calls_arrive_as_deltas(client: openai.OpenAI) -> None:
     chunks = list(client.chat.completions.create(
         model="base", messages=ASK, tools=[CLOCK], tool_choice="required", max_tokens=150,
-        stream=True, temperature=0, stream_options={"include_usage": True}))
+        stream=True, temperature=0, stream_options={"include_usage": True}, logprobs=True,
+        extra_body={"return_token_ids": True}))
     deltas = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or ()]
     assert [d.index for d in deltas] == [0] and deltas[0].function.name == "get_time"
     assert json.loads(deltas[0].function.arguments)["utc"] in (True, False)
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
     assert finishes[-1] == "tool_calls"
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    used = chunks[-1].usage
+    assert used is not None and used.completion_tokens > 0
+    # the first chunk carries every token's id and logprob (what a recorder keeps)
+    first = chunks[0].choices[0]
+    assert len(first.model_extra["token_ids"]) == len(first.logprobs.content) == \
+        used.completion_tokens
 
 
 def test_a_tool_result_round_trips_into_the_next_prompt(

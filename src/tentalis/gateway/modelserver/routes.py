@@ -72,8 +72,9 @@ async def chat_completions(req: ChatCompletionRequest, state: State) -> Any:
     include = bool(req.stream_options and req.stream_options.include_usage)
     if req.stream and plan.names:  # calls are known once whole: sent when complete
         return StreamingResponse(
-            tool_chunks(req.model, done, replies, token_ids=req.return_token_ids,
-                        include_usage=include), media_type="text/event-stream")
+            tool_chunks(req.model, done, replies, tokens, logprobs=req.logprobs,
+                        token_ids=req.return_token_ids, include_usage=include),
+            media_type="text/event-stream")
     if req.stream:
         return StreamingResponse(
             render.chat_chunks(req.model, done, tokens, logprobs=req.logprobs,

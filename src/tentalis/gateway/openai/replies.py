@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tentalis.gateway.openai.render import sse
+from tentalis.gateway.openai.render import TokenText, sse
 from tentalis.gateway.openai.schema import usage
 from tentalis.inference.base import Completion
 
@@ -45,13 +45,13 @@ def tool_call(name: str, arguments: str) -> dict[str, Any]:
 
 
 def tool_chunks(model: str, completions: Sequence[Completion],
-                replies: Sequence[AssistantReply], *, token_ids: bool,
-                include_usage: bool) -> Iterator[bytes]:
+                replies: Sequence[AssistantReply], text: TokenText, *, logprobs: bool,
+                token_ids: bool, include_usage: bool) -> Iterator[bytes]:
     """The SSE events of a streamed reply to a request with tools, sent once the reply is
     complete (a call is only known to be one when it is whole): per choice a role chunk,
     the text if any, one ``tool_calls`` delta per call (id, name, all the arguments),
-    then ``finish_reason``. With ``return_token_ids`` the first chunk of each choice
-    carries all its token ids."""
+    then ``finish_reason``. The first chunk of each choice carries all its logprobs (when
+    asked) and, with ``return_token_ids``, all its token ids."""
     cid, created = "chatcmpl-" + uuid.uuid4().hex, int(time.time())
 
     def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
@@ -60,7 +60,8 @@ def tool_chunks(model: str, completions: Sequence[Completion],
 
     for i, (c, reply) in enumerate(zip(completions, replies, strict=True)):
         first: dict[str, Any] = {"index": i, "delta": {"role": "assistant", "content": ""},
-                                 "logprobs": None, "finish_reason": None}
+                                 "logprobs": text.chat_logprobs(c) if logprobs else None,
+                                 "finish_reason": None}
         extra: dict[str, Any] = {}
         if token_ids:
             first["token_ids"] = list(c.completion_token_ids)
