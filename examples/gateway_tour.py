@@ -4,7 +4,9 @@
    conversation (the second turn streamed) under one ``X-Session-Id``.
 2. The session is read back over the bridge: each turn as recorded in the experience
    store, the first two linked to the message that followed them (their next state).
-3. A task is submitted over the bridge and polled until its steps, scores and the
+3. A call without ``X-Session-Id``: the proxy names the session it placed the call in
+   (its answer's ``X-Session-Id``), and ``GET /v1/sessions`` lists it.
+4. A task is submitted over the bridge and polled until its steps, scores and the
    manager's feedback are there.
 
     tentalis serve &                       # model server, proxy, bridge, workers …
@@ -53,6 +55,15 @@ def converse(proxy: str, key: str, session: str) -> None:
         messages.append({"role": "assistant", "content": text})
 
 
+def unnamed(proxy: str, key: str) -> str:
+    """One call without X-Session-Id; the session the proxy placed it in."""
+    client = OpenAI(base_url=f"{proxy}/v1", api_key=key or "no-key")
+    raw = client.chat.completions.with_raw_response.create(
+        model="base", messages=[{"role": "user", "content": f"Name a prime ({uuid.uuid4()})."}],
+        max_tokens=16)
+    return raw.headers["x-session-id"]
+
+
 def poll(client: httpx.Client, url: str, done: Any, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     body: dict[str, Any] = {}
@@ -86,7 +97,15 @@ def main() -> None:
         nxt = t["next_state"]
         link = (f"next state: {nxt['messages'][0]['content'][:50]!r}"
                 if nxt and nxt.get("messages") else "next state: (none yet)")
-        print(f"  turn {t['turn_index']} {t['event_id'][:8]} {link}")
+        tokens = f"{t['prompt_tokens']}+{t['completion_tokens']} token ids"
+        print(f"  turn {t['turn_index']} {t['event_id'][:8]} {tokens}, {link}")
+
+    found = unnamed(proxy, args.key)
+    listed = poll(bridge, "/v1/sessions",
+                  lambda b: any(s["session_id"] == found for s in b["data"]), args.timeout)
+    mine = next(s for s in listed["data"] if s["session_id"] == found)
+    print(f"\nunnamed call → session {found}: {mine['turns']} turn(s), "
+          f"{mine['main_turns']} main, model {mine['model']!r}")
 
     r = bridge.post("/v1/tasks", json={"prompt": QUESTIONS[0], "answer": "7"})
     r.raise_for_status()

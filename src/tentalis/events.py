@@ -201,12 +201,20 @@ class SessionEvent(Event):
     kind: Literal["session"] = "session"
     session_id: str
     turn_index: int = 0
-    trainable: bool = True
+    trainable: bool = Field(
+        default=True, description="A main turn that succeeded: training data.")
+    turn_type: Literal["main", "side"] = Field(
+        default="main", description="`side`: a helper call (summary, title, compaction) the "
+        "client or a proxy rule marked; recorded, never trained on or linked.")
     messages: list[dict[str, Any]]
     completion: str
-    prompt_token_ids: list[int] | None = None
-    completion_token_ids: list[int] | None = None
-    logprobs: list[float] | None = None
+    prompt_token_ids: list[int] | None = Field(
+        default=None, description="The prompt tokens exactly as the backend used them; "
+        "None when the backend returned none.")
+    completion_token_ids: list[int] | None = Field(
+        default=None, description="The completion's tokens as the backend returned them.")
+    logprobs: list[float] | None = Field(
+        default=None, description="The backend's log-probability of each completion token.")
     finish_reason: str | None = None
     latency_s: float = 0.0
     model: str = ""

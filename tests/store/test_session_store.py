@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tentalis.events import FeedbackEvent, SessionEvent, SessionLinkEvent
 from tentalis.store import ExperienceStore
-from tentalis.store.sessions import recent_sessions, session_view
+from tentalis.store.sessions import list_sessions, session_view
 
 
 def test_turns_come_back_with_their_links_and_feedback(tmp_path: Path) -> None:
@@ -29,5 +29,6 @@ def test_turns_come_back_with_their_links_and_feedback(tmp_path: Path) -> None:
     assert view.turns[1].next_state is None
     assert [f.feedback_kind for f in view.feedback] == ["thumbs"]
     assert session_view(store, "nope") is None
-    assert recent_sessions(store)[0][:2] == ("s1", 2)
+    listed = list_sessions(store)[0]
+    assert (listed.session_id, listed.turns, listed.main_turns) == ("s1", 2, 2)
     store.close()

@@ -116,6 +116,16 @@ class GatewayConfig(BaseModel):
         default=None, description="Key the proxy presents to its backend (never the client's)."
     )
     intercept_timeout_seconds: float = Field(default=600.0, gt=0, description="Per call.")
+    intercept_training_data: bool = Field(
+        default=True, description="The proxy asks its backend for token ids and logprobs on "
+        "every trainable call and strips them from the answer when the client did not ask.")
+    intercept_session_min_messages: int = Field(
+        default=1, ge=1, description="Conversational (non-system) messages a call without "
+        "X-Session-Id must share with a known session's messages to continue it.")
+    intercept_side_turn_pattern: str | None = Field(
+        default=None, description="Regular expression: a proxied call without a turn header "
+        "whose system messages or last message match it is a side turn (not trained on), "
+        "e.g. a compaction prompt's wording.")
     model_server_enabled: bool = Field(
         default=True, description="Run the model server in `tentalis serve`.")
     model_server_port: int = Field(default=8300, ge=1, le=65535, description="Model server port.")

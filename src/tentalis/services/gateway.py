@@ -78,6 +78,9 @@ def proxy_config(settings: Settings, **overrides: Any) -> ProxyConfig:
             backend_url=backend,
             backend_api_key=settings.gateway.intercept_backend_api_key,
             timeout_s=settings.gateway.intercept_timeout_seconds,
+            training_data=settings.gateway.intercept_training_data,
+            session_min_messages=settings.gateway.intercept_session_min_messages,
+            side_turn_pattern=settings.gateway.intercept_side_turn_pattern,
             spool_path=settings.tentalis_home / "spool" / "proxy.jsonl",
             **overrides,
         )

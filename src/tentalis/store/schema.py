@@ -208,7 +208,15 @@ CREATE TABLE guard_events (
 CREATE INDEX guard_events_trainer ON guard_events (trainer_id, created_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+# v5: a session turn's type (main or side); side turns recorded before it get theirs back
+_V5 = """
+ALTER TABLE sessions ADD COLUMN turn_type TEXT NOT NULL DEFAULT 'main';
+UPDATE sessions SET turn_type = 'side'
+    WHERE trainable = 0 AND (finish_reason IS NULL OR finish_reason NOT LIKE 'error:%');
+CREATE INDEX sessions_created ON sessions (created_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

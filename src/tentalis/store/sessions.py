@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from tentalis.events import FeedbackEvent, SessionEvent, decode_event
 from tentalis.store.sqlite import ExperienceStore
@@ -53,11 +54,41 @@ def session_view(store: ExperienceStore, session_id: str) -> SessionView | None:
     return SessionView(session_id, turns, feedback)  # type: ignore[arg-type]
 
 
-def recent_sessions(store: ExperienceStore, limit: int = 20) -> list[tuple[str, int, str]]:
-    """``(session_id, turns, last turn's created_at)`` for the latest sessions, newest first."""
+@dataclass(frozen=True)
+class SessionSummary:
+    """One line of a session listing. A turn is one call (its choices count once); main
+    turns succeeded and are trainable, side turns were marked auxiliary, failed turns were
+    refused or failed (``finish_reason`` ``error:…``)."""
+
+    session_id: str
+    turns: int
+    main_turns: int
+    side_turns: int
+    failed_turns: int
+    first_at: datetime
+    last_at: datetime
+    model: str
+
+
+def list_sessions(store: ExperienceStore, limit: int = 20, offset: int = 0
+                  ) -> list[SessionSummary]:
+    """The sessions with the latest turns first, ``limit`` of them from ``offset``."""
     rows = store.read(
-        """SELECT session_id, COUNT(*), MAX(created_at) FROM sessions
-           GROUP BY session_id ORDER BY MAX(created_at) DESC LIMIT ?""",
-        (limit,),
+        """SELECT s.session_id, COUNT(DISTINCT s.turn_index),
+                  COUNT(DISTINCT CASE WHEN s.trainable = 1 THEN s.turn_index END),
+                  COUNT(DISTINCT CASE WHEN s.turn_type = 'side'
+                                       AND COALESCE(s.finish_reason, '') NOT LIKE 'error:%'
+                                      THEN s.turn_index END),
+                  COUNT(DISTINCT CASE WHEN s.finish_reason LIKE 'error:%'
+                                      THEN s.turn_index END),
+                  MIN(s.created_at), MAX(s.created_at),
+                  (SELECT l.model FROM sessions l WHERE l.session_id = s.session_id
+                   ORDER BY l.created_at DESC, l.event_id LIMIT 1)
+           FROM sessions s GROUP BY s.session_id
+           ORDER BY MAX(s.created_at) DESC, s.session_id LIMIT ? OFFSET ?""",
+        (limit, offset),
     )
-    return [(r[0], int(r[1]), r[2]) for r in rows]
+    return [SessionSummary(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]),
+                           datetime.fromisoformat(r[5]), datetime.fromisoformat(r[6]), r[7])
+            for r in rows]
+

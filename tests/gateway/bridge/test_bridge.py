@@ -144,3 +144,43 @@ async def test_live_events_over_sse(serve, store, tmp_path, gw) -> None:
         assert [ln for ln in lines if ln.startswith("event:")] == ["event: task",
                                                                    "event: feedback"]
         assert any(task_id in ln for ln in lines if ln.startswith("data:"))
+
+
+async def test_recent_sessions_are_listed_with_their_turn_counts_page_by_page(
+    serve, store, tmp_path, gw
+) -> None:
+    def turn(session: str, index: int, **fields: Any) -> SessionEvent:
+        return SessionEvent(session_id=session, turn_index=index, completion="c",
+                            messages=[{"role": "user", "content": "q"}], **fields)
+
+    events = [
+        turn("agent", 0, model="small", prompt_token_ids=[1, 2, 3], completion_token_ids=[4],
+             logprobs=[-0.5]),
+        turn("agent", 1, trainable=False, turn_type="side"),
+        turn("agent", 2, trainable=False, finish_reason="error:rejected"),
+        turn("agent", 3, model="big"),
+    ]
+    events += [events[-1].model_copy(update={"event_id": "second-choice"}),  # n=2: one turn
+               turn("chat", 0, model="small")]
+    async with bridge(serve, store, tmp_path, gw) as (http, bus):
+        for event in events:
+            await bus.publish(event)
+        await gw.wait_for(lambda: store.counts()["session"] == 6)
+        first = (await http.get("/v1/sessions", params={"limit": 1})).json()
+        assert [s["session_id"] for s in first["data"]] == ["chat"]
+        assert first["next_offset"] == 1
+        rest = (await http.get("/v1/sessions", params={"limit": 1, "offset": 1})).json()
+        [agent] = rest["data"]
+        assert rest["next_offset"] is None
+        assert (agent["session_id"], agent["turns"], agent["main_turns"], agent["side_turns"],
+                agent["failed_turns"], agent["model"]) == ("agent", 4, 2, 1, 1, "big")
+        assert agent["first_at"] < agent["last_at"]
+        assert (await http.get("/v1/sessions", params={"limit": 0})).status_code == 422
+        turns = (await http.get("/v1/sessions/agent")).json()["turns"]
+        assert [t["turn_type"] for t in turns][:2] == ["main", "side"]
+        assert (turns[0]["prompt_tokens"], turns[0]["completion_tokens"],
+                turns[0]["has_logprobs"], turns[0]["prompt_token_ids"]) == (3, 1, True, None)
+        assert turns[1]["prompt_tokens"] is None and not turns[1]["has_logprobs"]
+        full = (await http.get("/v1/sessions/agent", params={"tokens": "true"})).json()
+        assert full["turns"][0]["prompt_token_ids"] == [1, 2, 3]
+        assert full["turns"][0]["logprobs"] == [-0.5]

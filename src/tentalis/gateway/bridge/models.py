@@ -151,6 +151,16 @@ class TurnOut(BaseModel):
     event_id: str
     turn_index: int
     trainable: bool
+    turn_type: Literal["main", "side"] = "main"
+    prompt_tokens: int | None = Field(
+        default=None, description="Prompt token ids recorded (None: the backend gave none).")
+    completion_tokens: int | None = Field(
+        default=None, description="Completion token ids recorded (None: none given).")
+    has_logprobs: bool = Field(default=False, description="Whether logprobs were recorded.")
+    prompt_token_ids: list[int] | None = Field(default=None, description="With `tokens=true`.")
+    completion_token_ids: list[int] | None = Field(
+        default=None, description="With `tokens=true`.")
+    logprobs: list[float] | None = Field(default=None, description="With `tokens=true`.")
     model: str
     completion: str
     finish_reason: str | None
@@ -162,6 +172,28 @@ class SessionOut(BaseModel):
     session_id: str
     turns: list[TurnOut]
     feedback: list[FeedbackOut]
+
+
+class SessionSummaryOut(BaseModel):
+    """One session of the listing: a turn is one call (its choices count once)."""
+
+    session_id: str
+    turns: int
+    main_turns: int = Field(description="Answered main turns: the trainable ones.")
+    side_turns: int = Field(description="Turns marked auxiliary (header or proxy rule).")
+    failed_turns: int = Field(description="Calls refused by the proxy or failed by the backend.")
+    first_at: datetime
+    last_at: datetime
+    model: str = Field(description="The model its latest turn named.")
+
+
+class SessionList(BaseModel):
+    """Sessions with the latest turn first; ask again with ``offset=next_offset``."""
+
+    data: list[SessionSummaryOut]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="None on the last page.")
 
 
 class ConsumerOut(BaseModel):

@@ -20,6 +20,7 @@ from tentalis.gateway.bridge.models import (
     RequestAccepted,
     RequestSubmit,
     SessionFeedbackIn,
+    SessionList,
     SessionOut,
     StatusOut,
     TaskAccepted,
@@ -28,11 +29,11 @@ from tentalis.gateway.bridge.models import (
     TaskSubmit,
 )
 from tentalis.gateway.bridge.state import BridgeState
-from tentalis.gateway.bridge.views import session_out, task_status
+from tentalis.gateway.bridge.views import session_list, session_out, task_status
 from tentalis.gateway.openai.shapes import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from tentalis.gateway.security import redact
 from tentalis.gateway.security.redaction import redact_value
-from tentalis.store.sessions import session_view
+from tentalis.store.sessions import list_sessions, session_view
 
 IdempotencyKey = Annotated[str | None, Header(max_length=128, description="Retry-safe writes.")]
 _ERRORS = {k: v for k, v in ERROR_RESPONSES.items() if k in (400, 401, 404, 413, 422, 429)}
@@ -127,13 +128,31 @@ async def task_feedback(task_id: Annotated[str, Path(max_length=128)], body: Tas
     return FeedbackAccepted(event_id=event.event_id, kind=event.feedback_kind)
 
 
+@router.get("/v1/sessions", responses=_ERRORS)
+async def list_recent_sessions(
+    state: State,
+    limit: Annotated[int, Query(ge=1, le=200, description="Sessions per page.")] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Sessions to skip.")] = 0,
+) -> SessionList:
+    """Recorded proxy sessions, latest turn first: id, turns (main, side, failed), first
+    and last time, model. A client that sent no ``X-Session-Id`` finds its session here
+    (or in the ``X-Session-Id`` header of every proxy answer)."""
+    found = await asyncio.to_thread(list_sessions, state.store, limit + 1, offset)
+    return session_list(found, limit, offset)
+
+
 @router.get("/v1/sessions/{session_id}", responses=_ERRORS)
-async def get_session(session_id: Annotated[Id, Path()], state: State) -> SessionOut:
+async def get_session(
+    session_id: Annotated[Id, Path()],
+    state: State,
+    tokens: Annotated[bool, Query(description="Include each turn's token ids and logprobs "
+                                              "(their counts are always there).")] = False,
+) -> SessionOut:
     """A proxied session: its turns (with next-state links) and its feedback."""
     view = await asyncio.to_thread(session_view, state.store, session_id)
     if view is None:
         raise HTTPException(404, "unknown session id")
-    return session_out(view)
+    return session_out(view, tokens)
 
 
 @router.post("/v1/sessions/{session_id}/feedback", status_code=status.HTTP_202_ACCEPTED,

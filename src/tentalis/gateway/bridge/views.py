@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from tentalis.events import FeedbackEvent
+from tentalis.events import FeedbackEvent, SessionEvent
 from tentalis.gateway.bridge.models import (
     FeedbackOut,
     ResultOut,
     ScoreOut,
+    SessionList,
     SessionOut,
+    SessionSummaryOut,
     TaskState,
     TaskStatus,
     TurnOut,
 )
 from tentalis.store.records import TaskView
-from tentalis.store.sessions import SessionView
+from tentalis.store.sessions import SessionSummary, SessionView
 
 
 def feedback_out(f: FeedbackEvent) -> FeedbackOut:
@@ -52,11 +54,34 @@ def task_status(view: TaskView) -> TaskStatus:
     )  # fmt: skip
 
 
-def session_out(view: SessionView) -> SessionOut:
+def turn_out(t: SessionEvent, tokens: bool) -> TurnOut:
+    """One recorded turn; its token ids and logprobs themselves only when ``tokens``."""
+    return TurnOut(
+        event_id=t.event_id, turn_index=t.turn_index, trainable=t.trainable,
+        turn_type=t.turn_type, model=t.model, completion=t.completion,
+        finish_reason=t.finish_reason, latency_s=t.latency_s, next_state=t.next_state,
+        prompt_tokens=None if t.prompt_token_ids is None else len(t.prompt_token_ids),
+        completion_tokens=None if t.completion_token_ids is None
+        else len(t.completion_token_ids),
+        has_logprobs=t.logprobs is not None,
+        **({"prompt_token_ids": t.prompt_token_ids,
+            "completion_token_ids": t.completion_token_ids,
+            "logprobs": t.logprobs} if tokens else {}),
+    )
+
+
+def session_out(view: SessionView, tokens: bool = False) -> SessionOut:
     return SessionOut(
         session_id=view.session_id,
-        turns=[TurnOut(event_id=t.event_id, turn_index=t.turn_index, trainable=t.trainable,
-                       model=t.model, completion=t.completion, finish_reason=t.finish_reason,
-                       latency_s=t.latency_s, next_state=t.next_state) for t in view.turns],
+        turns=[turn_out(t, tokens) for t in view.turns],
         feedback=[feedback_out(f) for f in view.feedback],
     )
+
+
+def session_list(summaries: list[SessionSummary], limit: int, offset: int) -> SessionList:
+    """A page of the listing; ``summaries`` holds one more than ``limit`` when a next page
+    exists."""
+    page = summaries[:limit]
+    return SessionList(
+        data=[SessionSummaryOut(**vars(s)) for s in page], limit=limit, offset=offset,
+        next_offset=offset + limit if len(summaries) > limit else None)

@@ -5,7 +5,9 @@ in the configuration (``INTERCEPT_BACKEND_URL``; nothing in a request can change
 answered with the backend's bytes, streamed as they arrive. After the answer has gone
 out, the call becomes a :class:`~tentalis.events.SessionEvent` (one per choice) handed to
 the :class:`EventPublisher`, which publishes it off the request path. Sessions, turn types
-and next-state links: see :mod:`tentalis.gateway.proxy.sessions`.
+and next-state links: see :mod:`tentalis.gateway.proxy.sessions` (every answer names its
+session in ``X-Session-Id``); the token ids and logprobs asked for on every trainable call:
+:mod:`tentalis.gateway.proxy.training`.
 
 What is recorded passes through :func:`redact`: API keys, bearer tokens and ``key=``
 parameters are masked in messages and completions too. The prompt is otherwise recorded as
@@ -13,7 +15,8 @@ sent: it is the user's content and the training data. The backend receives it un
 
 Backend failures become OpenAI-shaped errors: unreachable → 502, too slow → 504, a 5xx or
 a refused proxy credential → 502, any other 4xx passes through with its message. The call
-is still recorded (``trainable=False``, ``finish_reason="error:<why>"``).
+is still recorded (``trainable=False``, ``finish_reason="error:<why>"``), and so is a call
+the proxy itself refuses with 400 (over a cap, a bad session header, a redirect field).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +25,25 @@ class ProxyConfig(BaseModel):
         default=None, description="SQLite file of session turn counters, kept across "
         "restarts (default: beside the spool, `<spool name>.sessions.sqlite3`).")
     max_connections: int = Field(default=512, ge=1, description="Pooled backend connections.")
+    training_data: bool = Field(
+        default=True, description="Ask the backend for token ids and logprobs on every "
+        "trainable call (stripped from the answer when the client did not ask).")
+    session_min_messages: int = Field(
+        default=1, ge=1, description="Conversational messages a call must share with a "
+        "known session to continue it without X-Session-Id.")
+    side_turn_pattern: str | None = Field(
+        default=None, description="Regular expression: a call without a turn header whose "
+        "system messages or last message match it is a side turn.")
+
+    @field_validator("side_turn_pattern")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value or None
 
     @field_validator("backend_url")
     @classmethod
@@ -48,6 +68,10 @@ class ProxyConfig(BaseModel):
         if self.sessions_path is not None:
             return self.sessions_path
         return self.spool_path.with_name(f"{self.spool_path.stem}.sessions.sqlite3")
+
+    @property
+    def side_rule(self) -> re.Pattern[str] | None:
+        return re.compile(self.side_turn_pattern) if self.side_turn_pattern else None
 
     def upstream_headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from tentalis.gateway.openai.shapes import (
     ERROR_RESPONSES,
@@ -58,8 +58,10 @@ async def chat(body: ChatCompletionRequest, request: Request, state: State,
                security: Security) -> Response:
     """Chat completion, streamed (SSE) or not, forwarded to the configured backend."""
     payload = body.model_dump(exclude_unset=True)
-    check_caps(body.n, body.max_completion_tokens or body.max_tokens, body.messages, security)
-    return await forward(state, request, "/v1/chat/completions", payload, payload["messages"])
+    rejected = _over_caps(body.n, body.max_completion_tokens or body.max_tokens, body.messages,
+                          security)
+    return await forward(state, request, "/v1/chat/completions", payload, payload["messages"],
+                         rejected)
 
 
 @router.post("/v1/completions", response_model=None,
@@ -69,6 +71,16 @@ async def completions(body: CompletionRequest, request: Request, state: State,
     """Text completion, streamed (SSE) or not, forwarded to the configured backend."""
     payload = body.model_dump(exclude_unset=True)
     prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
-    check_caps(body.n, body.max_tokens, prompts, security)
+    rejected = _over_caps(body.n, body.max_tokens, prompts, security)
     messages = [{"role": "user", "content": p} for p in prompts]
-    return await forward(state, request, "/v1/completions", payload, messages)
+    return await forward(state, request, "/v1/completions", payload, messages, rejected)
+
+
+def _over_caps(n: int | None, max_tokens: int | None, messages: list[Any],
+               security: SecurityConfig) -> str | None:
+    """Why the call is over the caps (it is then recorded as a failed turn), or None."""
+    try:
+        check_caps(n, max_tokens, messages, security)
+    except HTTPException as exc:
+        return str(exc.detail)
+    return None

@@ -25,7 +25,9 @@ class ProxyState:
         self.config = config
         self.publisher = publisher
         self.tracker = SessionTracker(config.max_sessions, scrub=redact_value,
-                                      file=SessionFile(config.sessions_file))
+                                      file=SessionFile(config.sessions_file),
+                                      min_prefix=config.session_min_messages,
+                                      side_pattern=config.side_rule)
         self.client = client
         self._owns_client = client is None
 
@@ -47,14 +49,19 @@ class ProxyState:
 
     def record(self, turn: Turn, messages: list[Any], model: str, answer: Answer,
                latency_s: float, error: str | None) -> None:
-        """Hand the call's SessionEvents (one per choice) to the publisher."""
+        """Hand the call's SessionEvents (one per choice) to the publisher, and the link
+        from the session's previous good main turn when this one succeeded."""
+        link = self.tracker.finish(turn, messages, ok=error is None)
+        if link is not None:
+            self.publisher.submit(link)
         choices = sorted(answer.choices.values(), key=lambda c: c.index) or [Choice()]
         scrubbed = redact_value(messages)
         for c in choices:
             self.publisher.submit(SessionEvent(
                 event_id=turn.event_id if c.index == 0 else derived_id(turn.event_id, str(c.index)),
                 session_id=turn.session_id, task_id=turn.task_id, turn_index=turn.turn_index,
-                trainable=turn.trainable and error is None, messages=scrubbed,
+                trainable=turn.trainable and error is None, turn_type=turn.turn_type,
+                messages=scrubbed,
                 completion=redact(c.completion), prompt_token_ids=answer.prompt_token_ids,
                 completion_token_ids=c.token_ids, logprobs=c.logprobs,
                 finish_reason=f"error:{error}" if error else c.finish_reason or "incomplete",
