@@ -61,7 +61,17 @@ async def test_tool_calls_and_results_pass_through_and_are_recorded(
             await client.chat.completions.create(
                 model="base", messages=messages, tools=[CLOCK], tool_choice="none",
                 max_tokens=3, temperature=0, extra_headers=session)
-            await gw.wait_for(lambda: store.counts()["session"] == 2
+            # streamed, and the client asks for no token ids: the turn records them anyway
+            stream = await client.chat.completions.create(
+                model="base", messages=[{"role": "user", "content": "Time in Paris?"}],
+                tools=[CLOCK], tool_choice="required", max_tokens=150, temperature=0,
+                stream=True, extra_headers={"X-Session-Id": "tools-2"})
+            chunks = [c async for c in stream]
+            assert all("token_ids" not in (c.choices[0].model_extra if c.choices else {})
+                       for c in chunks)
+            deltas = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or ()]
+            assert [d.function.name for d in deltas] == ["get_time"]
+            await gw.wait_for(lambda: store.counts()["session"] == 3
                               and store.counts()["session_link"] == 1)
     view = session_view(store, "tools-1")
     assert view is not None
@@ -70,3 +80,10 @@ async def test_tool_calls_and_results_pass_through_and_are_recorded(
     assert turn.finish_reason == "tool_calls"
     assert turn.next_state == {"kind": "tool", "messages": [
         {"role": "tool", "tool_call_id": call.id, "content": "12:00"}]}
+    streamed = session_view(store, "tools-2")
+    assert streamed is not None
+    [recorded] = streamed.turns
+    assert json.loads(recorded.completion)[0]["function"]["name"] == "get_time"
+    assert recorded.finish_reason == "tool_calls"
+    assert recorded.completion_token_ids and recorded.prompt_token_ids
+    assert len(recorded.logprobs or []) == len(recorded.completion_token_ids)
