@@ -32,7 +32,7 @@ def _xgrammar() -> Any:
         import xgrammar
     except ImportError as exc:  # a dependency, but say what to do if it is missing
         raise InferenceError(
-            "constrained decoding needs xgrammar: pip install 'xgrammar>=0.1.25'") from exc
+            "constrained decoding needs xgrammar: pip install 'xgrammar>=0.2'") from exc
     return xgrammar
 
 
@@ -41,7 +41,6 @@ class GrammarRow:
 
     def __init__(self, compiled: Any, vocab_size: int) -> None:
         xgr = _xgrammar()
-        self._xgr = xgr
         self._matcher = xgr.GrammarMatcher(compiled)
         self._bitmask = xgr.allocate_token_bitmask(1, vocab_size)
 
@@ -52,10 +51,6 @@ class GrammarRow:
 
     def accept(self, token_id: int) -> bool:
         return bool(self._matcher.accept_token(token_id))
-
-    @property
-    def done(self) -> bool:
-        return bool(self._matcher.is_terminated())
 
 
 _BITS = torch.arange(32, dtype=torch.int32)
