@@ -6,10 +6,22 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-Message = dict[str, Any]  # {"role": "user" | "system" | "assistant", "content": str}
+Message = dict[str, Any]  # {"role", "content"} (+ "tool_calls", "tool_call_id", "name")
 
 BASE_ADAPTER = "base"
 MAX_TOP_LOGPROBS = 20  # the most alternatives per position a request may ask for (OpenAI's cap)
+
+
+@dataclass(frozen=True)
+class OutputConstraint:
+    """What a completion must be, enforced while decoding (the local engine masks the
+    tokens that would break it, :mod:`tentalis.inference.grammar`): ``prefix``, then JSON
+    matching ``json_schema`` (JSON Schema as text; None = any JSON object), then
+    ``suffix``, then the end of the sequence."""
+
+    json_schema: str | None = None
+    prefix: str = ""
+    suffix: str = ""
 
 
 @dataclass(frozen=True)
@@ -18,6 +30,9 @@ class ChatRequest:
 
     ``adapter`` names a loaded LoRA adapter (``"base"`` or None = no adapter).
     ``temperature == 0`` means greedy decoding. ``seed`` makes sampling reproducible.
+    ``tools`` (OpenAI tool definitions) are rendered into the prompt
+    (:mod:`tentalis.inference.tool_prompt`); ``constraint`` restricts what is decoded.
+    Engines without them (``supports_structured_output`` false) refuse both.
     ``top_logprobs``: how many of the most likely tokens (0..20) to report at each position.
     """
 
@@ -29,6 +44,8 @@ class ChatRequest:
     stop: Sequence[str] = ()
     seed: int | None = None
     logprobs: bool = True
+    tools: Sequence[dict[str, Any]] = ()
+    constraint: OutputConstraint | None = None
     top_logprobs: int = 0
 
 

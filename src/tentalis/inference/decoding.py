@@ -56,6 +56,23 @@ from tentalis.models.kv import (
 )
 
 
+class TokenConstraint(Protocol):
+    """A per-row logits processor: what may come next (a grammar, a JSON schema).
+
+    Each step, before a token is picked, :meth:`mask` sets the logits of the tokens that
+    would break the constraint to ``-inf``; the picked token is then passed to
+    :meth:`accept`. The logprobs a row reports stay those of the unmasked distribution
+    (what the model itself gives the token, as a trainer recomputes it)."""
+
+    def mask(self, logits: torch.Tensor) -> None:
+        """Mask one row's logits ``(V,)`` in place."""
+        ...
+
+    def accept(self, token_id: int) -> bool:
+        """Advance past ``token_id``; False if the constraint did not allow it."""
+        ...
+
+
 @dataclass
 class RowResult:
     token_ids: list[int] = field(default_factory=list)
@@ -95,6 +112,7 @@ class RowSpec:
     adapter: str = "__base__"  # peft internal adapter name, "__base__" = no adapter
     top_logprobs: int = 0
     sink: RowSink | None = None
+    constraint: TokenConstraint | None = None
 
 
 def _find_stop(text: str, stops: Sequence[str]) -> int:
@@ -227,6 +245,9 @@ def distinct_prompts(rows: Sequence[RowSpec]) -> tuple[list[int], list[int]]:
 def _finished(tokenizer: Any, res: RowResult, spec: RowSpec, tok: int, eos_ids: set[int]) -> bool:
     """Whether the row ends with ``tok`` (just appended to ``res``): end of sequence, a
     stop string (the tokens from the one that completes it are removed) or the cap."""
+    if spec.constraint is not None and not spec.constraint.accept(tok):
+        res.finish_reason = "stop"  # cannot happen under the mask; never run past it
+        return True
     if tok in eos_ids:
         res.finish_reason = "stop"
         return True
@@ -242,6 +263,14 @@ def _finished(tokenizer: Any, res: RowResult, spec: RowSpec, tok: int, eos_ids: 
         res.finish_reason = "length"
         return True
     return False
+
+
+def _mask_constrained(logits: torch.Tensor, specs: Sequence[RowSpec],
+                      running: Sequence[bool]) -> None:
+    """Apply each running constrained row's mask to its row of ``logits`` (B, V)."""
+    for j, spec in enumerate(specs):
+        if spec.constraint is not None and running[j]:
+            spec.constraint.mask(logits[j])
 
 
 def decode_batch(
@@ -331,6 +360,7 @@ def _generate(
             raise InferenceError("inference client closed while generating")
         logits = logits.float()  # (B, V)
         logp = torch.log_softmax(logits, dim=-1)
+        _mask_constrained(logits, [rows[i] for i in live], running)
         live_t = torch.tensor(live, device=device)
         chosen = logits.argmax(-1)
         # rows that finished but wait in the batch for the next drop draw nothing

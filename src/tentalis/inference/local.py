@@ -62,8 +62,10 @@ from tentalis.inference.base import (
 )
 from tentalis.inference.batcher import MicroBatcher
 from tentalis.inference.decoding import RowResult, RowSpec, decode_batch
+from tentalis.inference.grammar import Grammars
 from tentalis.inference.merging import MergedWeights
 from tentalis.inference.streaming import Job, read_stream
+from tentalis.inference.tool_prompt import render_prompt
 from tentalis.models.precision import resolve_dtype
 from tentalis.models.tiny import CHATML_TEMPLATE
 
@@ -92,7 +94,11 @@ class LocalInference:
     after the batch). Not for bf16/fp16 weights: rounding ``W + ΔW`` to 8 mantissa bits
     loses part of a small LoRA delta (seen on SmolLM2: merged and routed greedy answers of a
     trained adapter diverged within a few tokens), so those batches stay routed.
+    Requests may carry ``tools`` (rendered by :func:`~tentalis.inference.tool_prompt.render_prompt`)
+    and a ``constraint`` (decoded under its grammar, :mod:`tentalis.inference.grammar`).
     """
+
+    supports_structured_output = True
 
     def __init__(
         self,
@@ -134,6 +140,7 @@ class LocalInference:
         self._eos_ids = self._collect_eos_ids()
         self._pad_id = int(tokenizer.pad_token_id)
         self._max_positions = int(getattr(model.config, "max_position_embeddings", 1 << 30))
+        self._grammars = Grammars(tokenizer, int(model.config.vocab_size), self._eos_ids)
         self.model_lock = threading.RLock()
         self.merge_adapters = merge_adapters
         self._merged = MergedWeights()
@@ -180,13 +187,19 @@ class LocalInference:
         self._check(requests)
         if not requests:
             return []
-        return await self._batcher.submit([Job(r) for r in requests])
+        return await self._submit([Job(r) for r in requests])
 
     def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[TokenDelta]:
         """Every request's tokens as they are decoded (:class:`StreamingInference`).
-        Invalid requests raise here, before anything is queued."""
+        Invalid requests raise here, before anything is queued; a schema the grammar
+        compiler refuses, when the iteration starts."""
         self._check(requests)
-        return read_stream(list(requests), self._batcher.submit)
+        return read_stream(list(requests), self._submit)
+
+    async def _submit(self, jobs: list[Job]) -> list[Completion]:
+        for c in {j.request.constraint for j in jobs if j.request.constraint is not None}:
+            await asyncio.to_thread(self._grammars.compile, c)  # refuse a bad schema now
+        return await self._batcher.submit(jobs)
 
     def _check(self, requests: Sequence[ChatRequest]) -> None:
         for r in requests:
@@ -239,9 +252,7 @@ class LocalInference:
         return internal
 
     def _encode(self, request: ChatRequest) -> list[int]:
-        text = self._tokenizer.apply_chat_template(
-            list(request.messages), tokenize=False, add_generation_prompt=True
-        )
+        text = render_prompt(self._tokenizer, request.messages, request.tools)
         return list(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _run_batch(
@@ -271,6 +282,8 @@ class LocalInference:
                         adapter=self._internal_name(r.adapter),
                         top_logprobs=r.top_logprobs,
                         sink=job.sink,
+                        constraint=None if r.constraint is None
+                        else self._grammars.row(r.constraint),
                     )
                 )
                 index.append(i)

@@ -50,6 +50,12 @@ def _short(text: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _refuse_structured(requests: Sequence[ChatRequest]) -> None:
+    if any(r.tools or r.constraint is not None for r in requests):
+        raise InferenceError("tools and structured output are not supported through "
+                             "INFERENCE_BACKEND=openai; call the backend directly")
+
+
 class OpenAIInference:
     """An :class:`InferenceClient` for an OpenAI-compatible chat-completions server."""
 
@@ -90,7 +96,10 @@ class OpenAIInference:
     async def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Answer every request concurrently; the i-th completion answers the i-th request.
 
-        If one fails, the others still running are cancelled and its error is raised."""
+        If one fails, the others still running are cancelled and its error is raised.
+        Tools and output constraints are refused (InferenceError): the answer comes back as
+        text, so calls would be lost; send such requests to the server directly."""
+        _refuse_structured(requests)
         tasks = [asyncio.ensure_future(self._one(r)) for r in requests]
         try:
             return list(await asyncio.gather(*tasks))
@@ -102,6 +111,7 @@ class OpenAIInference:
     async def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[TokenDelta]:
         """Every request streamed by the server, interleaved as chunks arrive; closing
         the iterator cancels the requests still running."""
+        _refuse_structured(requests)
         queue: asyncio.Queue[TokenDelta | BaseException] = asyncio.Queue()
 
         async def run(i: int, req: ChatRequest) -> None:

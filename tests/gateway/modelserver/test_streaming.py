@@ -3,6 +3,7 @@ model), through the official ``openai`` client."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -167,3 +168,16 @@ async def test_openai_inference_streams_from_a_remote_server(model_server, api_k
     assert done.completion_token_ids == whole.completion_token_ids == \
         [t for d in deltas for t in d.token_ids]
     assert done.logprobs == whole.logprobs
+
+
+def test_structured_output_streams_token_by_token(client: openai.OpenAI) -> None:
+    kw = dict(model="base", messages=HELLO, max_tokens=48, temperature=0,
+              response_format={"type": "json_object"})
+    whole = client.chat.completions.create(**kw)  # type: ignore[call-overload]
+    chunks = list(client.chat.completions.create(**kw, stream=True))  # type: ignore[call-overload]
+    pieces = [c.choices[0].delta.content for c in chunks
+              if c.choices and c.choices[0].delta.content]
+    assert "".join(pieces) == whole.choices[0].message.content
+    assert len(pieces) > 2
+    if whole.choices[0].finish_reason == "stop":  # a finished object parses
+        assert isinstance(json.loads("".join(pieces)), dict)

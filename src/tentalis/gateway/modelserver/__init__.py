@@ -11,6 +11,9 @@ Streaming: tokens leave as the engine decodes them, one SSE chunk per token, whi
 request keeps its place in the engine's batch (:mod:`.streaming`); a client that
 disconnects frees its row. An engine that cannot stream (a remote one) answers the whole
 completion first, then its chunks.
+
+Tool calling (``tools``, ``tool_choice``) and structured output (``response_format``):
+:mod:`tentalis.gateway.modelserver.chat`.
 """
 
 from __future__ import annotations

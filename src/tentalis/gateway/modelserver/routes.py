@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
+from tentalis.gateway.modelserver.chat import answer_chat, needs_engine_support, plan_chat
 from tentalis.gateway.modelserver.state import ModelServerState, http_errors
 from tentalis.gateway.modelserver.streaming import ChatChunks, TextChunks, open_stream
 from tentalis.gateway.openai import render
+from tentalis.gateway.openai.replies import tool_chunks
 from tentalis.gateway.openai.schema import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -73,23 +75,33 @@ def _check_top(n: int | None, field: str) -> None:
 
 @router.post("/v1/chat/completions", responses=_ERRORS, tags=["openai"])
 async def chat_completions(req: ChatCompletionRequest, state: State) -> Any:
-    """OpenAI chat completions, streamed (SSE) or not."""
+    """OpenAI chat completions, streamed (SSE) or not; with tools and structured output
+    (:mod:`~tentalis.gateway.modelserver.chat`)."""
     check_caps(req.n, req.token_budget(), req.messages, state.security)
     _check_top(req.top_logprobs, "top_logprobs")
     if req.top_logprobs and not req.logprobs:
         raise HTTPException(400, "top_logprobs needs logprobs=true")
+    plan = plan_chat(req)
+    needs_engine_support(plan, state.inference)
     with http_errors():
-        chat = [{"role": m.role, "content": m.text()} for m in req.messages]
+        chat = [m.engine_message() for m in req.messages]
     tokens = state.as_ids if req.return_tokens_as_token_ids else state.text
-    if req.stream:
-        include = bool(req.stream_options and req.stream_options.include_usage)
+    include = bool(req.stream_options and req.stream_options.include_usage)
+    if req.stream and not plan.names:  # text, or JSON under its grammar: token by token
         return await open_stream(
-            state, req.model, lambda adapter: state.requests([chat], req.n, req, adapter),
+            state, req.model,
+            lambda adapter: state.requests([chat], req.n, req, adapter,
+                                           constraint=plan.constraint),
             ChatChunks(req.model, tokens, logprobs=req.logprobs,
                        token_ids=req.return_token_ids, include_usage=include))
-    done = await state.generate(req.model, [chat], req.n, req)
+    done, replies = await answer_chat(state, req, plan, chat)
+    if req.stream:  # calls are known once whole: sent when complete
+        return StreamingResponse(
+            tool_chunks(req.model, done, replies, tokens, logprobs=req.logprobs,
+                        token_ids=req.return_token_ids, include_usage=include),
+            media_type="text/event-stream")
     return JSONResponse(render.chat_body(req.model, done, tokens, logprobs=req.logprobs,
-                                         token_ids=req.return_token_ids))
+                                         token_ids=req.return_token_ids, replies=replies))
 
 
 @router.post("/v1/completions", responses=_ERRORS, tags=["openai"])

@@ -17,6 +17,7 @@ from tentalis.inference.base import (
     ChatRequest,
     Completion,
     InferenceClient,
+    OutputConstraint,
     StreamingInference,
     TokenDelta,
 )
@@ -46,8 +47,9 @@ class ModelServerState:
         self.as_ids = render.TokenText(getattr(inference, "tokenizer", None), as_ids=True)
 
     def requests(self, chats: list[list[dict[str, Any]]], n: int,
-                 req: ChatCompletionRequest | CompletionRequest, adapter: str | None
-                 ) -> list[ChatRequest]:
+                 req: ChatCompletionRequest | CompletionRequest, adapter: str | None, *,
+                 tools: tuple[dict[str, Any], ...] = (),
+                 constraint: OutputConstraint | None = None) -> list[ChatRequest]:
         """The engine requests of a call: ``n`` of each chat, on the engine's ``adapter``."""
         if isinstance(req, ChatCompletionRequest):
             budget, top = req.token_budget(), req.top_logprobs or 0
@@ -64,16 +66,22 @@ class ModelServerState:
                 seed=None if req.seed is None else req.seed + i,
                 logprobs=True,
                 top_logprobs=top,
+                tools=tools,
+                constraint=constraint,
             )
             for chat in chats for i in range(n)
         ]
 
     async def generate(self, model: str, chats: list[list[dict[str, Any]]], n: int,
-                       req: ChatCompletionRequest | CompletionRequest) -> list[Completion]:
-        """``n`` completions of each chat with the version ``model`` names."""
+                       req: ChatCompletionRequest | CompletionRequest, *,
+                       tools: tuple[dict[str, Any], ...] = (),
+                       constraint: OutputConstraint | None = None) -> list[Completion]:
+        """``n`` completions of each chat with the version ``model`` names (``tools``
+        rendered into the prompt, decoded under ``constraint``)."""
         with http_errors():
             async with self.served.use(model) as adapter:
-                return await self.inference.chat(self.requests(chats, n, req, adapter))
+                return await self.inference.chat(self.requests(
+                    chats, n, req, adapter, tools=tools, constraint=constraint))
 
     async def deltas(self, requests: list[ChatRequest]) -> AsyncGenerator[TokenDelta, None]:
         """The requests' tokens as the engine decodes them; an engine that cannot stream

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from tentalis.gateway.openai.schema import usage
 from tentalis.inference.base import Completion
+
+if TYPE_CHECKING:
+    from tentalis.gateway.openai.replies import AssistantReply
 
 
 class TokenText:
@@ -72,15 +76,22 @@ def _finish(c: Completion) -> str:
 
 
 def chat_body(model: str, completions: list[Completion], text: TokenText, *,
-              logprobs: bool, token_ids: bool) -> dict[str, Any]:
+              logprobs: bool, token_ids: bool,
+              replies: Sequence[AssistantReply] | None = None) -> dict[str, Any]:
+    """The body of a chat completion; ``replies`` (one per completion) give the messages
+    when tools were offered (content, ``tool_calls``, ``tool_call_error``)."""
     choices = []
     for i, c in enumerate(completions):
+        reply = replies[i] if replies is not None else None
         choice: dict[str, Any] = {
             "index": i,
-            "message": {"role": "assistant", "content": c.text},
-            "finish_reason": _finish(c),
+            "message": {"role": "assistant", "content": c.text} if reply is None
+            else reply.message(),
+            "finish_reason": _finish(c) if reply is None else reply.finish_reason(c),
             "logprobs": text.chat_logprobs(c) if logprobs else None,
         }
+        if reply is not None and reply.tool_call_error is not None:
+            choice["tool_call_error"] = reply.tool_call_error
         if token_ids:
             choice["token_ids"] = list(c.completion_token_ids)
         choices.append(choice)
