@@ -16,6 +16,8 @@ from tentalis.inference.base import (
     Completion,
     InferenceClient,
     Message,
+    StreamingInference,
+    TokenDelta,
 )
 from tentalis.inference.factory import create_inference
 
@@ -33,6 +35,8 @@ __all__ = [
     "LocalInference",
     "Message",
     "OpenAIInference",
+    "StreamingInference",
+    "TokenDelta",
     "create_inference",
     "validate_adapter_name",
 ]

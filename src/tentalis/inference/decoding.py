@@ -19,6 +19,14 @@ Per step, for the rows still running::
     chosen  (B,)    = argmax(logits)                      # temperature == 0
                     | sample(top_p(softmax(logits / T)))  # otherwise, per-row generator
 
+Output: a row with ``top_logprobs > 0`` also gets the most likely tokens at each position
+(``log_softmax`` of the same raw logits, so the chosen token's entry equals its logprob).
+A row with a :class:`RowSink` (a streamed request) hands its tokens out as they become
+final — at once, or, when the row has stop strings, once no stop string can still cut
+them — and its finished result as soon as the row ends, not when the batch does. A sink
+that reports ``cancelled`` (its client went away) ends its row at the next step; the row
+leaves the batch with the next drop.
+
 Seeds: a row with ``seed`` draws from its own ``torch.Generator(seed)``, so its random
 stream does not depend on the other rows. Its *distribution* may still differ in the last
 float bits between batch shapes (padding changes the matmul shapes), so "same seed → same
@@ -32,7 +40,7 @@ import secrets
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -48,6 +56,49 @@ from tentalis.models.kv import (
 )
 
 
+class TokenConstraint(Protocol):
+    """A per-row logits processor: what may come next (a grammar, a JSON schema).
+
+    Each step, before a token is picked, :meth:`mask` sets the logits of the tokens that
+    would break the constraint to ``-inf``; the picked token is then passed to
+    :meth:`accept`. The logprobs a row reports stay those of the unmasked distribution
+    (what the model itself gives the token, as a trainer recomputes it)."""
+
+    def mask(self, logits: torch.Tensor) -> None:
+        """Mask one row's logits ``(V,)`` in place."""
+        ...
+
+    def accept(self, token_id: int) -> bool:
+        """Advance past ``token_id``; False if the constraint did not allow it."""
+        ...
+
+
+@dataclass
+class RowResult:
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    top_logprobs: list[list[tuple[int, float]]] = field(default_factory=list)
+    text: str = ""
+    finish_reason: str = "length"  # "stop" | "length" | "cancelled"
+
+
+class RowSink(Protocol):
+    """Where a streamed row's output goes, called on the decoding thread."""
+
+    @property
+    def cancelled(self) -> bool:
+        """True once nobody reads the row any more: the loop ends it."""
+        ...
+
+    def step(self, res: RowResult, final: int) -> None:
+        """``res.token_ids[:final]`` (and their logprobs) will not change any more."""
+        ...
+
+    def done(self, res: RowResult) -> None:
+        """The row ended; ``res`` is complete (``text`` set)."""
+        ...
+
+
 @dataclass
 class RowSpec:
     """How to decode one row."""
@@ -59,20 +110,38 @@ class RowSpec:
     seed: int | None = None
     stop: Sequence[str] = ()
     adapter: str = "__base__"  # peft internal adapter name, "__base__" = no adapter
-
-
-@dataclass
-class RowResult:
-    token_ids: list[int] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
-    text: str = ""
-    finish_reason: str = "length"
+    top_logprobs: int = 0
+    sink: RowSink | None = None
+    constraint: TokenConstraint | None = None
 
 
 def _find_stop(text: str, stops: Sequence[str]) -> int:
     """Index of the earliest stop string in ``text``, or -1."""
     hits = [i for s in stops if s and (i := text.find(s)) >= 0]
     return min(hits) if hits else -1
+
+
+def _partial_stop(text: str, stops: Sequence[str]) -> int:
+    """Where the longest tail of ``text`` that begins some stop string starts
+    (``len(text)`` if none does): the text from there on may still become a stop."""
+    start = len(text)
+    for s in stops:
+        for n in range(min(len(s) - 1, len(text)), 0, -1):
+            if text.endswith(s[:n]):
+                start = min(start, len(text) - n)
+                break
+    return start
+
+
+def _settled(tokenizer: Any, res: RowResult, stops: Sequence[str]) -> int:
+    """How many of a running row's tokens no stop string can cut any more."""
+    if not stops:
+        return len(res.token_ids)
+    text = _decode(tokenizer, res.token_ids)
+    start = _partial_stop(text, stops)
+    if start == len(text):
+        return len(res.token_ids)
+    return _cut_at_stop(tokenizer, res.token_ids, text, start)
 
 
 def _cut_at_stop(tokenizer, ids: list[int], text: str, cut: int) -> int:
@@ -176,6 +245,9 @@ def distinct_prompts(rows: Sequence[RowSpec]) -> tuple[list[int], list[int]]:
 def _finished(tokenizer: Any, res: RowResult, spec: RowSpec, tok: int, eos_ids: set[int]) -> bool:
     """Whether the row ends with ``tok`` (just appended to ``res``): end of sequence, a
     stop string (the tokens from the one that completes it are removed) or the cap."""
+    if spec.constraint is not None and not spec.constraint.accept(tok):
+        res.finish_reason = "stop"  # cannot happen under the mask; never run past it
+        return True
     if tok in eos_ids:
         res.finish_reason = "stop"
         return True
@@ -184,13 +256,21 @@ def _finished(tokenizer: Any, res: RowResult, spec: RowSpec, tok: int, eos_ids: 
         cut = _find_stop(text, spec.stop)
         if cut >= 0:
             k = _cut_at_stop(tokenizer, res.token_ids, text, cut)
-            del res.token_ids[k:], res.logprobs[k:]
+            del res.token_ids[k:], res.logprobs[k:], res.top_logprobs[k:]
             res.finish_reason = "stop"
             return True
     if len(res.token_ids) >= spec.max_new_tokens:
         res.finish_reason = "length"
         return True
     return False
+
+
+def _mask_constrained(logits: torch.Tensor, specs: Sequence[RowSpec],
+                      running: Sequence[bool]) -> None:
+    """Apply each running constrained row's mask to its row of ``logits`` (B, V)."""
+    for j, spec in enumerate(specs):
+        if spec.constraint is not None and running[j]:
+            spec.constraint.mask(logits[j])
 
 
 def decode_batch(
@@ -201,14 +281,24 @@ def decode_batch(
     eos_ids: set[int],
     pad_id: int,
     should_stop: Callable[[], bool] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[RowResult]:
     """Generate for every row; results in row order. ``model`` is the plain transformers
     model (LoRA layers, if any, injected into it); ``RowSpec.adapter`` picks each row's.
     ``should_stop`` is polled every token: when it turns true (the client is closing) the
-    batch is abandoned with InferenceError instead of holding the process open."""
+    batch is abandoned with InferenceError instead of holding the process open.
+    ``on_step(rows)`` is called after every decode step with the rows still running."""
     with AdapterRouting(model, [r.adapter for r in rows]) as routing, torch.inference_mode():
         return _generate(model, tokenizer, rows, routing, eos_ids, pad_id,
-                         should_stop or (lambda: False))
+                         should_stop or (lambda: False), on_step)
+
+
+def _end_row(tokenizer: Any, res: RowResult, spec: RowSpec, eos_ids: set[int]) -> None:
+    """Set the text of a finished row and hand the row to its sink."""
+    ended_by_eos = bool(res.token_ids) and res.token_ids[-1] in eos_ids
+    res.text = _decode(tokenizer, res.token_ids[:-1] if ended_by_eos else res.token_ids)
+    if spec.sink is not None:
+        spec.sink.done(res)
 
 
 def _generate(
@@ -219,6 +309,7 @@ def _generate(
     eos_ids: set[int],
     pad_id: int,
     should_stop: Callable[[], bool],
+    on_step: Callable[[int], None] | None,
 ) -> list[RowResult]:
     device = next(model.parameters()).device
     n = len(rows)
@@ -236,6 +327,7 @@ def _generate(
     temps = torch.tensor([max(r.temperature, 1e-6) for r in rows], device=device)
     top_ps = torch.tensor([r.top_p for r in rows], device=device)
     greedy = torch.tensor([r.temperature <= 0 for r in rows], device=device)
+    top_k = max(r.top_logprobs for r in rows)
 
     results = [RowResult() for _ in rows]
     cache = buffer_cache(model.config, share + width + max(r.max_new_tokens for r in rows))
@@ -268,6 +360,7 @@ def _generate(
             raise InferenceError("inference client closed while generating")
         logits = logits.float()  # (B, V)
         logp = torch.log_softmax(logits, dim=-1)
+        _mask_constrained(logits, [rows[i] for i in live], running)
         live_t = torch.tensor(live, device=device)
         chosen = logits.argmax(-1)
         # rows that finished but wait in the batch for the next drop draw nothing
@@ -279,15 +372,32 @@ def _generate(
                 logits[sampled], temps[idx], top_ps[idx], [gens[i] for i in idx.tolist()]
             )
         chosen_lp = logp.gather(1, chosen[:, None])[:, 0]
+        tops: list[list[tuple[int, float]]] = []
+        if top_k:
+            top_lp, top_ids = logp.topk(top_k, dim=-1)  # (B, k), most likely first
+            tops = [list(zip(i, lp, strict=True))
+                    for i, lp in zip(top_ids.tolist(), top_lp.tolist(), strict=True)]
 
         for j, (tok, lp) in enumerate(zip(chosen.tolist(), chosen_lp.tolist(), strict=True)):
             if not running[j]:
                 continue
             res, spec = results[live[j]], rows[live[j]]
+            if spec.sink is not None and spec.sink.cancelled:
+                res.finish_reason, running[j] = "cancelled", False
+                _end_row(tokenizer, res, spec, eos_ids)
+                continue
             res.token_ids.append(tok)
             res.logprobs.append(lp)
+            if spec.top_logprobs:
+                res.top_logprobs.append(tops[j][: spec.top_logprobs])
             running[j] = not _finished(tokenizer, res, spec, tok, eos_ids)
+            if not running[j]:
+                _end_row(tokenizer, res, spec, eos_ids)
+            elif spec.sink is not None:
+                spec.sink.step(res, _settled(tokenizer, res, spec.stop))
         keep = [j for j in range(len(live)) if running[j]]
+        if on_step is not None:
+            on_step(len(keep))
         if not keep:
             break
         if worth_compacting(len(live) - len(keep), len(live)):
@@ -307,8 +417,4 @@ def _generate(
             **{cache_kw: cache},
         )
         logits = out.logits[:, -1, :]
-
-    for res in results:
-        ended_by_eos = bool(res.token_ids) and res.token_ids[-1] in eos_ids
-        res.text = _decode(tokenizer, res.token_ids[:-1] if ended_by_eos else res.token_ids)
     return results

@@ -13,6 +13,10 @@ reloaded. ``load_adapter(name, path)`` copies the new weights into the loaded ad
 the LoRA shape is unchanged (the usual case: a new training step), else loads them under a
 fresh internal name, repoints ``name`` to it, and deletes the old weights.
 
+Streaming (:meth:`LocalInference.stream`): a streamed request rides in a batch like any
+other; its tokens leave the worker thread as each decode step makes them final
+(:mod:`tentalis.inference.streaming`), and closing the stream ends its row.
+
 Completions: ``completion_token_ids`` are the generated tokens, ending with the EOS token
 when the model stopped by itself (a trainer needs that decision), never padding;
 ``text`` decodes them without that EOS. On a stop string the completion ends at the last
@@ -39,7 +43,7 @@ import itertools
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -49,10 +53,19 @@ import torch
 
 from tentalis.errors import AdapterError, InferenceError, ModelStoreError
 from tentalis.inference.adapters import validate_adapter_name
-from tentalis.inference.base import BASE_ADAPTER, ChatRequest, Completion
+from tentalis.inference.base import (
+    BASE_ADAPTER,
+    MAX_TOP_LOGPROBS,
+    ChatRequest,
+    Completion,
+    TokenDelta,
+)
 from tentalis.inference.batcher import MicroBatcher
-from tentalis.inference.decoding import RowSpec, decode_batch
+from tentalis.inference.decoding import RowResult, RowSpec, decode_batch
+from tentalis.inference.grammar import Grammars
 from tentalis.inference.merging import MergedWeights
+from tentalis.inference.streaming import Job, read_stream
+from tentalis.inference.tool_prompt import render_prompt
 from tentalis.models.precision import resolve_dtype
 from tentalis.models.tiny import CHATML_TEMPLATE
 
@@ -81,7 +94,11 @@ class LocalInference:
     after the batch). Not for bf16/fp16 weights: rounding ``W + ΔW`` to 8 mantissa bits
     loses part of a small LoRA delta (seen on SmolLM2: merged and routed greedy answers of a
     trained adapter diverged within a few tokens), so those batches stay routed.
+    Requests may carry ``tools`` (rendered by :func:`~tentalis.inference.tool_prompt.render_prompt`)
+    and a ``constraint`` (decoded under its grammar, :mod:`tentalis.inference.grammar`).
     """
+
+    supports_structured_output = True
 
     def __init__(
         self,
@@ -123,11 +140,16 @@ class LocalInference:
         self._eos_ids = self._collect_eos_ids()
         self._pad_id = int(tokenizer.pad_token_id)
         self._max_positions = int(getattr(model.config, "max_position_embeddings", 1 << 30))
+        self._grammars = Grammars(tokenizer, int(model.config.vocab_size), self._eos_ids)
         self.model_lock = threading.RLock()
         self.merge_adapters = merge_adapters
         self._merged = MergedWeights()
         self.generated_tokens = 0
-        self._batcher: MicroBatcher[ChatRequest, Completion] = MicroBatcher(
+        self.cancelled_rows = 0  # streamed rows ended early because their reader left
+        #: called on the worker thread after every decode step with the rows still running
+        #: (a test and measurement hook)
+        self.step_hook: Callable[[int], None] | None = None
+        self._batcher: MicroBatcher[Job, Completion] = MicroBatcher(
             self._run_batch, max_batch=max_batch, window_s=window_s
         )
 
@@ -162,6 +184,24 @@ class LocalInference:
     # --- InferenceClient --------------------------------------------------------------
     async def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Answer every request (the i-th completion answers the i-th request)."""
+        self._check(requests)
+        if not requests:
+            return []
+        return await self._submit([Job(r) for r in requests])
+
+    def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[TokenDelta]:
+        """Every request's tokens as they are decoded (:class:`StreamingInference`).
+        Invalid requests raise here, before anything is queued; a schema the grammar
+        compiler refuses, when the iteration starts."""
+        self._check(requests)
+        return read_stream(list(requests), self._submit)
+
+    async def _submit(self, jobs: list[Job]) -> list[Completion]:
+        for c in {j.request.constraint for j in jobs if j.request.constraint is not None}:
+            await asyncio.to_thread(self._grammars.compile, c)  # refuse a bad schema now
+        return await self._batcher.submit(jobs)
+
+    def _check(self, requests: Sequence[ChatRequest]) -> None:
         for r in requests:
             self._internal_name(r.adapter)  # fail fast, before anything is queued
             if r.max_tokens < 1:
@@ -170,9 +210,9 @@ class LocalInference:
                 raise InferenceError(
                     f"need temperature >= 0 and 0 < top_p <= 1, got {r.temperature}, {r.top_p}"
                 )
-        if not requests:
-            return []
-        return await self._batcher.submit(list(requests))
+            if not 0 <= r.top_logprobs <= MAX_TOP_LOGPROBS:
+                raise InferenceError(
+                    f"top_logprobs must be in 0..{MAX_TOP_LOGPROBS}, got {r.top_logprobs}")
 
     async def load_adapter(self, name: str, path: str | Path) -> None:
         """Load or replace LoRA adapter ``name`` from a peft directory, between batches."""
@@ -212,18 +252,17 @@ class LocalInference:
         return internal
 
     def _encode(self, request: ChatRequest) -> list[int]:
-        text = self._tokenizer.apply_chat_template(
-            list(request.messages), tokenize=False, add_generation_prompt=True
-        )
+        text = render_prompt(self._tokenizer, request.messages, request.tools)
         return list(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _run_batch(
-        self, requests: list[ChatRequest], submitted: list[float]
+        self, jobs: list[Job], submitted: list[float]
     ) -> list[Completion | BaseException]:
-        out: list[Completion | BaseException] = [InferenceError("not run")] * len(requests)
+        out: list[Completion | BaseException] = [InferenceError("not run")] * len(jobs)
         rows: list[RowSpec] = []
         index: list[int] = []
-        for i, r in enumerate(requests):
+        for i, job in enumerate(jobs):
+            r = job.request
             try:
                 prompt = self._encode(r)
                 room = self._max_positions - len(prompt)
@@ -241,9 +280,17 @@ class LocalInference:
                         seed=r.seed,
                         stop=tuple(r.stop),
                         adapter=self._internal_name(r.adapter),
+                        top_logprobs=r.top_logprobs,
+                        sink=job.sink,
+                        constraint=None if r.constraint is None
+                        else self._grammars.row(r.constraint),
                     )
                 )
                 index.append(i)
+                if job.sink is not None:
+                    job.sink.prompt_ids = prompt
+                    job.sink.complete = (lambda res, r=r, p=prompt, t=submitted[i]:
+                                         self._completion(r, p, res, t))
             except Exception as exc:
                 out[i] = (
                     exc
@@ -262,22 +309,29 @@ class LocalInference:
                 results = decode_batch(
                     self._base, self._tokenizer, rows, eos_ids=self._eos_ids,
                     pad_id=self._pad_id, should_stop=lambda: self._batcher.closed,
+                    on_step=self.step_hook,
                 )
-        now = time.monotonic()
         for i, row, res in zip(index, rows, results, strict=True):
-            r = requests[i]
             self.generated_tokens += len(res.token_ids)
-            out[i] = Completion(
-                text=res.text,
-                completion_token_ids=res.token_ids,
-                prompt_token_ids=row.prompt_ids,
-                logprobs=res.logprobs if r.logprobs else None,
-                finish_reason=res.finish_reason,
-                adapter=r.adapter if r.adapter not in (None, BASE_ADAPTER) else None,
-                model=self.model_name,
-                latency_s=now - submitted[i],
-            )
+            self.cancelled_rows += res.finish_reason == "cancelled"
+            sink = jobs[i].sink
+            out[i] = sink.completion if sink is not None and sink.completion else \
+                self._completion(jobs[i].request, row.prompt_ids, res, submitted[i])
         return out
+
+    def _completion(self, r: ChatRequest, prompt_ids: list[int], res: RowResult,
+                    submitted: float) -> Completion:
+        return Completion(
+            text=res.text,
+            completion_token_ids=res.token_ids,
+            prompt_token_ids=prompt_ids,
+            logprobs=res.logprobs if r.logprobs else None,
+            top_logprobs=res.top_logprobs if r.top_logprobs else None,
+            finish_reason=res.finish_reason,
+            adapter=r.adapter if r.adapter not in (None, BASE_ADAPTER) else None,
+            model=self.model_name,
+            latency_s=time.monotonic() - submitted,
+        )
 
     def _load_adapter(self, name: str, path: Path) -> None:
         from peft import PeftModel

@@ -20,6 +20,9 @@ parameter is asked again without it, and not asked again. Token ids come back on
 servers that can send them (``token_ids=True`` asks vLLM for ``token_id:<n>`` tokens);
 otherwise ``completion_token_ids`` is empty. vLLM reports logprobs of the raw model
 distribution by default; other servers may report tempered ones.
+
+``stream`` asks the server to stream (SSE) and hands each chunk on as a
+:class:`~tentalis.inference.base.TokenDelta` with its text, as it arrives.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -37,7 +40,7 @@ from openai import AsyncOpenAI
 
 from tentalis.errors import AdapterError, InferenceError
 from tentalis.inference.adapters import validate_adapter_name
-from tentalis.inference.base import BASE_ADAPTER, ChatRequest, Completion
+from tentalis.inference.base import BASE_ADAPTER, ChatRequest, Completion, TokenDelta
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,12 @@ log = logging.getLogger(__name__)
 def _short(text: Any, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _refuse_structured(requests: Sequence[ChatRequest]) -> None:
+    if any(r.tools or r.constraint is not None for r in requests):
+        raise InferenceError("tools and structured output are not supported through "
+                             "INFERENCE_BACKEND=openai; call the backend directly")
 
 
 class OpenAIInference:
@@ -87,7 +96,10 @@ class OpenAIInference:
     async def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Answer every request concurrently; the i-th completion answers the i-th request.
 
-        If one fails, the others still running are cancelled and its error is raised."""
+        If one fails, the others still running are cancelled and its error is raised.
+        Tools and output constraints are refused (InferenceError): the answer comes back as
+        text, so calls would be lost; send such requests to the server directly."""
+        _refuse_structured(requests)
         tasks = [asyncio.ensure_future(self._one(r)) for r in requests]
         try:
             return list(await asyncio.gather(*tasks))
@@ -96,20 +108,96 @@ class OpenAIInference:
                 t.cancel()
             raise
 
-    async def _one(self, req: ChatRequest) -> Completion:
+    async def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[TokenDelta]:
+        """Every request streamed by the server, interleaved as chunks arrive; closing
+        the iterator cancels the requests still running."""
+        _refuse_structured(requests)
+        queue: asyncio.Queue[TokenDelta | BaseException] = asyncio.Queue()
+
+        async def run(i: int, req: ChatRequest) -> None:
+            try:
+                await self._one(req, lambda adapter, model: self._stream(
+                    i, req, adapter, model, queue.put_nowait))
+            except Exception as exc:
+                queue.put_nowait(exc)
+
+        tasks = [asyncio.ensure_future(run(i, r)) for i, r in enumerate(requests)]
+        left = len(tasks)
+        try:
+            while left:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                left -= item.completion is not None
+                yield item
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def _one(self, req: ChatRequest, send: Callable[[str | None, str], Any] | None = None
+                   ) -> Any:
+        send = send or (lambda adapter, model: self._send(req, adapter, model))
         adapter = req.adapter if req.adapter not in (None, BASE_ADAPTER) else None
         served = self._served.get(adapter, adapter) if adapter else None
         if served is None:
-            return await self._send(req, None, self.model_name)
+            return await send(None, self.model_name)
         self._in_flight[served] = self._in_flight.get(served, 0) + 1
         try:
-            return await self._send(req, adapter, served)
+            return await send(adapter, served)
         finally:
             self._in_flight[served] -= 1
             if not self._in_flight[served]:
                 del self._in_flight[served]
 
-    async def _send(self, req: ChatRequest, adapter: str | None, model: str) -> Completion:
+    async def _stream(self, index: int, req: ChatRequest, adapter: str | None, model: str,
+                      put: Callable[[TokenDelta], None]) -> None:
+        kwargs = self._kwargs(req, model)
+        kwargs.update(stream=True, stream_options={"include_usage": True})
+        start = time.monotonic()
+        text, ids, lps, prompt = "", [], [], None
+        finish, served_model = "stop", None
+        async with self._sem:
+            try:
+                chunks = await self._create(kwargs, req.logprobs and self._logprobs_supported)
+            except openai.BadRequestError as exc:
+                raise self._error(exc, adapter) from None
+            try:
+                async for chunk in chunks:
+                    served_model = chunk.model or served_model
+                    extra = getattr(chunk, "model_extra", None) or {}
+                    prompt = prompt or extra.get("prompt_token_ids")
+                    for choice in chunk.choices:
+                        piece = (choice.delta.content if choice.delta else None) or ""
+                        d_lps, d_ids = self._tokens(choice)
+                        finish = choice.finish_reason or finish
+                        if piece or d_ids:
+                            put(TokenDelta(index, d_ids, d_lps or [], text=piece,
+                                           prompt_token_ids=None if text or ids else prompt))
+                            text, ids, lps = text + piece, ids + d_ids, lps + (d_lps or [])
+            except openai.OpenAIError as exc:
+                raise self._error(exc, adapter) from None
+        put(TokenDelta(index, [], [], text="", completion=Completion(
+            text=text, completion_token_ids=ids,
+            prompt_token_ids=[int(t) for t in prompt or []],
+            logprobs=lps if len(lps) == len(ids) or not ids else None,
+            finish_reason="length" if finish == "length" else "stop", adapter=adapter,
+            model=served_model or self.model_name, latency_s=time.monotonic() - start)))
+
+    def _tokens(self, choice: Any) -> tuple[list[float] | None, list[int]]:
+        """A choice's (or chunk choice's) logprobs and token ids, where the server sent them."""
+        logprobs: list[float] | None = None
+        token_ids: list[int] = []
+        content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
+        if content:
+            logprobs = [float(t.logprob) for t in content]
+            if self._token_ids and all(t.token.startswith("token_id:") for t in content):
+                token_ids = [int(t.token.split(":", 1)[1]) for t in content]
+        extra = getattr(choice, "model_extra", None) or {}
+        if not token_ids and isinstance(extra.get("token_ids"), list):
+            token_ids = [int(t) for t in extra["token_ids"]]
+        return logprobs, token_ids
+
+    def _kwargs(self, req: ChatRequest, model: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": model,
             "messages": [dict(m) for m in req.messages],
@@ -123,6 +211,10 @@ class OpenAIInference:
             kwargs["seed"] = req.seed
         if self._token_ids:
             kwargs["extra_body"] = {"return_tokens_as_token_ids": True}
+        return kwargs
+
+    async def _send(self, req: ChatRequest, adapter: str | None, model: str) -> Completion:
+        kwargs = self._kwargs(req, model)
         want_logprobs = req.logprobs and self._logprobs_supported
         start = time.monotonic()
         async with self._sem:
@@ -167,16 +259,7 @@ class OpenAIInference:
         if not resp.choices:
             raise InferenceError(f"{self.base_url} returned no choices")
         choice = resp.choices[0]
-        logprobs: list[float] | None = None
-        token_ids: list[int] = []
-        content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
-        if content:
-            logprobs = [float(t.logprob) for t in content]
-            if self._token_ids and all(t.token.startswith("token_id:") for t in content):
-                token_ids = [int(t.token.split(":", 1)[1]) for t in content]
-        extra = getattr(choice, "model_extra", None) or {}
-        if not token_ids and isinstance(extra.get("token_ids"), list):
-            token_ids = [int(t) for t in extra["token_ids"]]
+        logprobs, token_ids = self._tokens(choice)
         prompt_ids = (getattr(resp, "model_extra", None) or {}).get("prompt_token_ids") or []
         return Completion(
             text=choice.message.content or "",

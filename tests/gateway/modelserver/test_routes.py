@@ -3,6 +3,7 @@ override, over an engine stub."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,3 +46,28 @@ def test_chat_and_models_routes_alone(tmp_path: Path) -> None:
         assert over.status_code == 400
     [request] = engine.seen
     assert (request.max_tokens, request.adapter) == (16, None)
+
+
+def test_an_engine_that_cannot_stream_is_streamed_whole(tmp_path: Path) -> None:
+    engine = _Engine()
+    state = ModelServerState(engine, AdapterStore(tmp_path / "adapters"),  # type: ignore[arg-type]
+                             SecurityConfig(max_tokens=64), default_max_tokens=16)
+    app = FastAPI()
+    app.include_router(router)
+    app.dependency_overrides[model_server_state] = lambda: state
+    with TestClient(app) as client:
+        resp = client.post("/v1/chat/completions", json={
+            "model": "base", "stream": True, "logprobs": True, "return_token_ids": True,
+            "messages": [{"role": "user", "content": "hi"}]})
+        assert client.get("/v1/models/base").json()["id"] == "base"
+        assert client.get("/v1/models/nope").status_code == 404
+    assert resp.status_code == 200
+    chunks = [json.loads(line[6:]) for line in resp.text.splitlines()
+              if line.startswith("data: {")]
+    assert chunks[0]["prompt_token_ids"] == [1]
+    deltas = [c["choices"][0] for c in chunks if c["choices"]]
+    assert "".join(d["delta"].get("content") or "" for d in deltas) == "hello"
+    assert [t for d in deltas for t in d.get("token_ids", [])] == [7, 8]
+    assert [e["logprob"] for d in deltas if d["logprobs"] for e in d["logprobs"]["content"]] \
+        == [-0.5, -0.25]
+    assert deltas[-1]["finish_reason"] == "stop" and resp.text.endswith("data: [DONE]\n\n")

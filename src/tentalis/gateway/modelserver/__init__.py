@@ -1,15 +1,19 @@
 """The local model server: an :class:`InferenceClient` behind OpenAI's HTTP API.
 
-Routes: ``GET /health`` (public), ``GET /v1/models``, ``POST /v1/chat/completions``,
-``POST /v1/completions`` and vLLM's runtime LoRA endpoints ``POST /v1/load_lora_adapter``
-/ ``POST /v1/unload_lora_adapter``, which take adapters from the adapter store only (see
-:mod:`tentalis.inference.adapters.served` for the names a request may use and the rule on
-``lora_path``). Every route but ``/health`` needs an API key (:func:`secure`).
+Routes: ``GET /health`` (public), ``GET /v1/models``, ``GET /v1/models/{id}``,
+``POST /v1/chat/completions``, ``POST /v1/completions`` and vLLM's runtime LoRA endpoints
+``POST /v1/load_lora_adapter`` / ``POST /v1/unload_lora_adapter``, which take adapters
+from the adapter store only (see :mod:`tentalis.inference.adapters.served` for the names
+a request may use and the rule on ``lora_path``). Every route but ``/health`` needs an API
+key (:func:`secure`).
 
-Streaming: the engine answers whole completions (it batches requests), so a streamed
-response is sent once the completion is ready, one SSE chunk per token. The bytes on the
-wire are what OpenAI's streaming clients expect; the time to first token equals the time
-to the whole answer.
+Streaming: tokens leave as the engine decodes them, one SSE chunk per token, while the
+request keeps its place in the engine's batch (:mod:`.streaming`); a client that
+disconnects frees its row. An engine that cannot stream (a remote one) answers the whole
+completion first, then its chunks.
+
+Tool calling (``tools``, ``tool_choice``) and structured output (``response_format``):
+:mod:`tentalis.gateway.modelserver.chat`.
 """
 
 from __future__ import annotations

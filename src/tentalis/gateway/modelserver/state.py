@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 from fastapi import HTTPException
@@ -13,7 +13,14 @@ from tentalis.gateway.openai import render
 from tentalis.gateway.openai.schema import ChatCompletionRequest, CompletionRequest
 from tentalis.gateway.security import SecurityConfig
 from tentalis.inference.adapters import AdapterNotFound, AdapterStore, ServedAdapters
-from tentalis.inference.base import ChatRequest, Completion, InferenceClient
+from tentalis.inference.base import (
+    ChatRequest,
+    Completion,
+    InferenceClient,
+    OutputConstraint,
+    StreamingInference,
+    TokenDelta,
+)
 
 
 @contextlib.contextmanager
@@ -39,24 +46,56 @@ class ModelServerState:
         self.text = render.TokenText(getattr(inference, "tokenizer", None))
         self.as_ids = render.TokenText(getattr(inference, "tokenizer", None), as_ids=True)
 
+    def requests(self, chats: list[list[dict[str, Any]]], n: int,
+                 req: ChatCompletionRequest | CompletionRequest, adapter: str | None, *,
+                 tools: tuple[dict[str, Any], ...] = (),
+                 constraint: OutputConstraint | None = None) -> list[ChatRequest]:
+        """The engine requests of a call: ``n`` of each chat, on the engine's ``adapter``."""
+        if isinstance(req, ChatCompletionRequest):
+            budget, top = req.token_budget(), req.top_logprobs or 0
+        else:
+            budget, top = req.max_tokens, req.logprobs or 0
+        return [
+            ChatRequest(
+                messages=chat,
+                max_tokens=budget or min(self.default_max_tokens, self.security.max_tokens),
+                temperature=1.0 if req.temperature is None else req.temperature,
+                top_p=1.0 if req.top_p is None else req.top_p,
+                adapter=adapter,
+                stop=tuple(req.stops()),
+                seed=None if req.seed is None else req.seed + i,
+                logprobs=True,
+                top_logprobs=top,
+                tools=tools,
+                constraint=constraint,
+            )
+            for chat in chats for i in range(n)
+        ]
+
     async def generate(self, model: str, chats: list[list[dict[str, Any]]], n: int,
-                       req: ChatCompletionRequest | CompletionRequest) -> list[Completion]:
-        """``n`` completions of each chat with the version ``model`` names."""
-        budget = req.token_budget() if isinstance(req, ChatCompletionRequest) else req.max_tokens
+                       req: ChatCompletionRequest | CompletionRequest, *,
+                       tools: tuple[dict[str, Any], ...] = (),
+                       constraint: OutputConstraint | None = None) -> list[Completion]:
+        """``n`` completions of each chat with the version ``model`` names (``tools``
+        rendered into the prompt, decoded under ``constraint``)."""
         with http_errors():
             async with self.served.use(model) as adapter:
-                requests = [
-                    ChatRequest(
-                        messages=chat,
-                        max_tokens=budget or min(self.default_max_tokens,
-                                                 self.security.max_tokens),
-                        temperature=1.0 if req.temperature is None else req.temperature,
-                        top_p=1.0 if req.top_p is None else req.top_p,
-                        adapter=adapter,
-                        stop=tuple(req.stops()),
-                        seed=None if req.seed is None else req.seed + i,
-                        logprobs=True,
-                    )
-                    for chat in chats for i in range(n)
-                ]
-                return await self.inference.chat(requests)
+                return await self.inference.chat(self.requests(
+                    chats, n, req, adapter, tools=tools, constraint=constraint))
+
+    async def deltas(self, requests: list[ChatRequest]) -> AsyncGenerator[TokenDelta, None]:
+        """The requests' tokens as the engine decodes them; an engine that cannot stream
+        answers each request in one delta."""
+        if not isinstance(self.inference, StreamingInference):
+            for i, c in enumerate(await self.inference.chat(requests)):
+                yield TokenDelta(i, list(c.completion_token_ids), list(c.logprobs or []),
+                                 c.top_logprobs, list(c.prompt_token_ids), completion=c)
+            return
+        source = self.inference.stream(requests)
+        try:
+            async for delta in source:
+                yield delta
+        finally:
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()  # ends the rows still decoding

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from tentalis.gateway.openai.schema import usage
 from tentalis.inference.base import Completion
+
+if TYPE_CHECKING:
+    from tentalis.gateway.openai.replies import AssistantReply
 
 
 class TokenText:
@@ -25,40 +28,43 @@ class TokenText:
             return f"token_id:{token_id}"
         return str(self.tokenizer.decode([token_id]))
 
-    def pieces(self, completion: Completion) -> list[str]:
-        """One text piece per token whose concatenation is ``completion.text``; falls back
-        to a single piece when the tokens do not decode to the text exactly."""
-        ids = completion.completion_token_ids
-        if self.tokenizer is None or not ids:
-            return [completion.text]
-        out, previous = [], ""
-        for i in range(len(ids)):
-            text = self.tokenizer.decode(ids[: i + 1], skip_special_tokens=True)
-            out.append(text[len(previous):] if text.startswith(previous) else "")
-            previous = text
-        return out if "".join(out) == completion.text else [completion.text]
+    def entry(self, token_id: int, logprob: float,
+              top: list[tuple[int, float]] | None = None) -> dict[str, Any]:
+        """One position of a chat ``logprobs.content``: the token and its ``top_logprobs``."""
+        tok = self.token(token_id)
+        return {"token": tok, "logprob": logprob, "bytes": list(tok.encode()),
+                "top_logprobs": [{"token": (t := self.token(i)), "logprob": lp,
+                                  "bytes": list(t.encode())} for i, lp in top or ()]}
 
     def chat_logprobs(self, c: Completion, start: int = 0, end: int | None = None
                       ) -> dict[str, Any] | None:
         if c.logprobs is None:
             return None
-        content = []
-        for tid, lp in list(zip(c.completion_token_ids, c.logprobs, strict=False))[start:end]:
-            tok = self.token(tid)
-            content.append({"token": tok, "logprob": lp, "bytes": list(tok.encode()),
-                            "top_logprobs": []})
-        return {"content": content}
+        tops = c.top_logprobs or []
+        content = [self.entry(tid, lp, tops[k] if k < len(tops) else None)
+                   for k, (tid, lp) in enumerate(zip(c.completion_token_ids, c.logprobs,
+                                                     strict=False))]
+        return {"content": content[start:end]}
 
     def text_logprobs(self, c: Completion) -> dict[str, Any] | None:
         if c.logprobs is None:
             return None
-        tokens = [self.token(t) for t in c.completion_token_ids[: len(c.logprobs)]]
-        offsets, at = [], 0
+        return self.text_entries(c.completion_token_ids[: len(c.logprobs)], c.logprobs,
+                                 c.top_logprobs)
+
+    def text_entries(self, ids: list[int], logprobs: list[float],
+                     tops: list[list[tuple[int, float]]] | None, offset: int = 0
+                     ) -> dict[str, Any]:
+        """A legacy completion's ``logprobs`` for ``ids``, whose text starts at ``offset``:
+        ``top_logprobs`` maps token → logprob per position (None when none were asked)."""
+        tokens = [self.token(t) for t in ids]
+        offsets, at = [], offset
         for tok in tokens:
             offsets.append(at)
             at += len(tok)
-        return {"tokens": tokens, "token_logprobs": list(c.logprobs),
-                "top_logprobs": None, "text_offset": offsets}
+        top = None if tops is None else [{self.token(i): lp for i, lp in t} for t in tops]
+        return {"tokens": tokens, "token_logprobs": list(logprobs), "top_logprobs": top,
+                "text_offset": offsets}
 
 
 def _id(prefix: str) -> str:
@@ -70,15 +76,22 @@ def _finish(c: Completion) -> str:
 
 
 def chat_body(model: str, completions: list[Completion], text: TokenText, *,
-              logprobs: bool, token_ids: bool) -> dict[str, Any]:
+              logprobs: bool, token_ids: bool,
+              replies: Sequence[AssistantReply] | None = None) -> dict[str, Any]:
+    """The body of a chat completion; ``replies`` (one per completion) give the messages
+    when tools were offered (content, ``tool_calls``, ``tool_call_error``)."""
     choices = []
     for i, c in enumerate(completions):
+        reply = replies[i] if replies is not None else None
         choice: dict[str, Any] = {
             "index": i,
-            "message": {"role": "assistant", "content": c.text},
-            "finish_reason": _finish(c),
+            "message": {"role": "assistant", "content": c.text} if reply is None
+            else reply.message(),
+            "finish_reason": _finish(c) if reply is None else reply.finish_reason(c),
             "logprobs": text.chat_logprobs(c) if logprobs else None,
         }
+        if reply is not None and reply.tool_call_error is not None:
+            choice["tool_call_error"] = reply.tool_call_error
         if token_ids:
             choice["token_ids"] = list(c.completion_token_ids)
         choices.append(choice)
@@ -114,56 +127,3 @@ def text_body(model: str, completions: list[Completion], text: TokenText, *,
 def sse(data: dict[str, Any] | str) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     return f"data: {payload}\n\n".encode()
-
-
-def chat_chunks(model: str, completions: list[Completion], text: TokenText, *,
-                logprobs: bool, token_ids: bool, include_usage: bool) -> Iterator[bytes]:
-    """The SSE events of a streamed chat completion, one content chunk per token."""
-    cid, created = _id("chatcmpl"), int(time.time())
-
-    def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
-        return sse({"id": cid, "object": "chat.completion.chunk", "created": created,
-                    "model": model, "choices": choices, **extra})
-
-    first: dict[str, Any] = {"prompt_token_ids": list(completions[0].prompt_token_ids)} \
-        if token_ids else {}
-    for i, c in enumerate(completions):
-        yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""},
-                      "logprobs": None, "finish_reason": None}], **(first if i == 0 else {}))
-        pieces = text.pieces(c)
-        per_token = len(pieces) == len(c.completion_token_ids)
-        for j, piece in enumerate(pieces):
-            choice: dict[str, Any] = {"index": i, "delta": {"content": piece},
-                                      "finish_reason": None, "logprobs": None}
-            if logprobs:
-                choice["logprobs"] = text.chat_logprobs(c, j, j + 1) if per_token \
-                    else text.chat_logprobs(c)
-            if token_ids:
-                choice["token_ids"] = [c.completion_token_ids[j]] if per_token \
-                    else list(c.completion_token_ids)
-            yield chunk([choice])
-        yield chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": _finish(c)}])
-    if include_usage:
-        yield chunk([], usage=usage(len(completions[0].prompt_token_ids),
-                                    sum(len(c.completion_token_ids) for c in completions)))
-    yield sse("[DONE]")
-
-
-def text_chunks(model: str, completions: list[Completion], text: TokenText, *,
-                include_usage: bool, per_prompt: int) -> Iterator[bytes]:
-    """The SSE events of a streamed text completion, one chunk per token."""
-    cid, created = _id("cmpl"), int(time.time())
-    for i, c in enumerate(completions):
-        for piece in text.pieces(c):
-            yield sse({"id": cid, "object": "text_completion", "created": created,
-                       "model": model, "choices": [{"index": i, "text": piece,
-                                                    "finish_reason": None, "logprobs": None}]})
-        yield sse({"id": cid, "object": "text_completion", "created": created, "model": model,
-                   "choices": [{"index": i, "text": "", "finish_reason": _finish(c),
-                                "logprobs": None}]})
-    if include_usage:
-        prompt_tokens = sum(len(c.prompt_token_ids) for c in completions[::per_prompt])
-        yield sse({"id": cid, "object": "text_completion", "created": created, "model": model,
-                   "choices": [], "usage": usage(
-                       prompt_tokens, sum(len(c.completion_token_ids) for c in completions))})
-    yield sse("[DONE]")

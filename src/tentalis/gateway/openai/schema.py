@@ -12,8 +12,13 @@ server and vLLM answer the same client code:
 
 Logprobs follow OpenAI's shapes: ``choices[i].logprobs.content[j] = {token, logprob,
 bytes, top_logprobs}`` for chat; ``{tokens, token_logprobs, top_logprobs, text_offset}``
-for completions. ``top_logprobs`` alternatives are not computed (always empty): asking
-for more than 0 is refused with 400 rather than answered wrongly.
+for completions. ``top_logprobs`` (chat, with ``logprobs: true``) and ``logprobs: N``
+(completions) report the N most likely tokens at each position, N ≤ 20; more is a 400.
+
+Tools and structured output (``tools``, ``tool_choice``, ``parallel_tool_calls``,
+``response_format``; shapes in ``openai.tools``) are acted on by the model server
+(``modelserver.chat``); the legacy ``functions`` / ``function_call`` are kept here only
+to be refused.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tentalis.gateway.openai.tools import ResponseFormat, Tool, ToolCall, ToolChoice
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -40,6 +47,8 @@ class ChatMessage(BaseModel):
     role: Role
     content: str | list[ContentPart] | None = None
     name: str | None = Field(default=None, max_length=256)
+    tool_calls: list[ToolCall] | None = Field(default=None, max_length=128)
+    tool_call_id: str | None = Field(default=None, max_length=256)
 
     def text(self) -> str:
         """The message's text; raises ValueError for non-text parts (images, audio)."""
@@ -49,6 +58,19 @@ class ChatMessage(BaseModel):
         if kinds:
             raise ValueError(f"only text content is supported, got {sorted(kinds)}")
         return "".join(p.text or "" for p in self.content)
+
+    def engine_message(self) -> dict[str, Any]:
+        """The message as the engine renders it (:mod:`tentalis.inference.tool_prompt`):
+        role and text, and the earlier calls or the call a result answers."""
+        out: dict[str, Any] = {"role": self.role, "content": self.text()}
+        if self.tool_calls:
+            out["tool_calls"] = [c.model_dump(include={"id", "type", "function"})
+                                 for c in self.tool_calls]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.name is not None and self.role in ("tool", "function"):
+            out["name"] = self.name
+        return out
 
 
 class StreamOptions(BaseModel):
@@ -88,7 +110,14 @@ class ChatCompletionRequest(_Sampling):
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     logprobs: bool = False
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    top_logprobs: int | None = Field(default=None, ge=0, description="0..20 most likely "
+                                     "tokens per position (needs `logprobs`); over 20 is a 400.")
+    tools: list[Tool] | None = Field(default=None, max_length=128)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    functions: list[Any] | None = Field(default=None, description="Legacy; refused.")
+    function_call: Any | None = Field(default=None, description="Legacy; refused.")
 
     def token_budget(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
@@ -100,7 +129,8 @@ class CompletionRequest(_Sampling):
 
     prompt: str | list[str] = Field(min_length=1)
     max_tokens: int | None = Field(default=16, ge=1)
-    logprobs: int | None = Field(default=None, ge=0, le=5)
+    logprobs: int | None = Field(default=None, ge=0, description="Logprobs of the chosen "
+                                 "tokens and the 0..20 most likely at each position.")
     echo: bool = False
 
     def prompts(self) -> list[str]:

@@ -3,6 +3,7 @@ after it (see :mod:`tentalis.gateway.proxy`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -50,6 +51,8 @@ async def simple_get(state: ProxyState, path: str) -> Response:
         return error_response(502, f"the backend could not be reached ({type(exc).__name__})")
     if resp.status_code >= 400:
         return _backend_error(resp.status_code, resp.content)
+    if resp.status_code >= 300:  # never relay a redirect: the backend is configured, not found
+        return error_response(502, f"the backend answered HTTP {resp.status_code}")
     return Response(resp.content, resp.status_code, media_type="application/json")
 
 
@@ -147,8 +150,9 @@ async def _send(state: ProxyState, path: str, payload: dict[str, Any], stream: b
 
 async def _relay(resp: httpx.Response, record: Any, strip: StreamStripper
                  ) -> AsyncIterator[bytes]:
-    """Pass the backend's stream through chunk by chunk (less the fields the client did
-    not ask for); record the whole of it when it ends."""
+    """Pass the backend's stream through chunk by chunk as it arrives (less the fields the
+    client did not ask for); record the whole of it when it ends (a client that leaves
+    early: a failed turn, and closing the backend's stream ends its generation there)."""
     chunks: list[bytes] = []
     error = None
     try:
@@ -163,6 +167,9 @@ async def _relay(resp: httpx.Response, record: Any, strip: StreamStripper
     except httpx.HTTPError as exc:
         error = "stream_broken"
         yield sse_error(502, f"the backend stream broke ({type(exc).__name__})")
+    except (asyncio.CancelledError, GeneratorExit):  # the client left: a partial answer
+        error = "client_disconnected"
+        raise
     finally:
         record(parse_stream(b"".join(chunks)), error)
         with contextlib.suppress(Exception):

@@ -4,6 +4,7 @@ mount the router alone)."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
@@ -12,11 +13,13 @@ from tentalis.gateway.openai.shapes import (
     SSE_EVENT_SCHEMA,
     ChatCompletionRequest,
     CompletionRequest,
+    ErrorResponse,
     ModelList,
     OpenAIResponse,
 )
 from tentalis.gateway.proxy.forward import forward, simple_get
 from tentalis.gateway.proxy.state import ProxyState
+from tentalis.gateway.proxy.upstream import error_response
 from tentalis.gateway.security import SecurityConfig, check_caps
 from tentalis.gateway.security.handlers import app_security
 
@@ -50,6 +53,15 @@ async def health(state: State) -> dict[str, Any]:
 async def models(state: State) -> Response:
     """The backend's model list."""
     return await simple_get(state, "/v1/models")
+
+
+@router.get("/v1/models/{model_id:path}", response_model=None, responses={
+    **ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "No such model"}})
+async def model(model_id: str, state: State) -> Response:
+    """The backend's card of one model (its 404 passes through)."""
+    if not model_id.strip() or not model_id.isprintable():
+        return error_response(404, f"no model named {model_id!r}")
+    return await simple_get(state, f"/v1/models/{quote(model_id, safe='@')}")
 
 
 @router.post("/v1/chat/completions", response_model=None,
