@@ -111,8 +111,8 @@ if [[ -z ${TENTALIS_PROXY_URL:-} ]]; then
   BRIDGE_PORT=$(free_port); INTERCEPT_PORT=$(free_port); MODEL_SERVER_PORT=$(free_port)
   export BRIDGE_PORT INTERCEPT_PORT MODEL_SERVER_PORT
   TENTALIS_API_KEY="tnt-e2e-$("$PYTHON" -c 'import secrets; print(secrets.token_hex(16))')"
-  # One key for the three servers; the proxy presents it to the model server as well.
-  export GATEWAY_API_KEYS=$TENTALIS_API_KEY INTERCEPT_BACKEND_API_KEY=$TENTALIS_API_KEY
+  # One key for the three servers (serve gives the proxy its own key for the model server).
+  export GATEWAY_API_KEYS=$TENTALIS_API_KEY
   # The model once per machine: reuse a converted SmolLM2 when one is cached.
   CACHED="${HOME}/.tentalis/models/smollm2-135m-instruct"
   if [[ -z ${LLM_MODEL:-} && -f $CACHED/manifest.json ]]; then export LLM_MODEL=$CACHED; fi

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 
 from tentalis.bus import resolve_nats
 from tentalis.config import Settings
-from tentalis.services.gateway import gateway_children
+from tentalis.services.gateway import gateway_children, security_config
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,31 @@ class Supervisor:
         kids += [Child(k, [*cmd, k], dict(base)) for k in gateway_children(self.settings)]
         if self.settings.gateway.model_server_enabled:
             kids.append(Child("model-server", [*cmd, "serve-model"], dict(base)))
+        self._link_proxy_to_model_server(kids)
         for i in range(self.workers):
             wid = f"worker-{i + 1:02d}"
             kids.append(Child(wid, [*cmd, "worker"], {**base, "WORKER_ID": wid}))
         return kids
+
+    def _link_proxy_to_model_server(self, kids: list[Child]) -> None:
+        """Give the proxy a credential for the model server it forwards to.
+
+        With API keys configured, the model server asks every caller for one — the proxy
+        too, and the keys may exist only hashed (``tentalis keys add``). When the proxy's
+        backend is this serve's own model server and no INTERCEPT_BACKEND_API_KEY is set,
+        both get one random key for this run: the model server accepts it beside the
+        configured ones, the proxy presents it. Without keys nothing changes."""
+        gateway = self.settings.gateway
+        by_name = {k.name: k for k in kids}
+        proxy, model = by_name.get("proxy"), by_name.get("model-server")
+        if (proxy is None or model is None or gateway.intercept_backend_url
+                or gateway.intercept_backend_api_key is not None
+                or not security_config(self.settings).key_hashes):
+            return
+        key = secrets.token_urlsafe(32)
+        configured = model.env.get("GATEWAY_API_KEYS", "")
+        model.env["GATEWAY_API_KEYS"] = f"{configured},{key}" if configured else key
+        proxy.env["INTERCEPT_BACKEND_API_KEY"] = key
 
     async def _start(self, child: Child) -> None:
         child.process = await asyncio.create_subprocess_exec(*child.args, env=child.env)
