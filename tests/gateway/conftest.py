@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +207,15 @@ def gw():  # type: ignore[no-untyped-def]
 
     return types.SimpleNamespace(recording=recording, wait_for=wait_for, KEY=KEY,
                                  log_text=log_text)
+
+
+@pytest.fixture(scope="module")
+def tiny_llm(tiny_model_dir: Path) -> Iterator[Any]:
+    """The tiny model served in-process, one engine per test module (the proxy tests put it
+    behind a real model server; modelserver/ and proxy/test_streaming.py want a fresh one
+    per test and override this)."""
+    from tentalis.inference.local import LocalInference  # torch only where a test needs it
+
+    client = LocalInference(tiny_model_dir, device="cpu", max_batch=8, model_name="tiny")
+    yield client
+    client._batcher.close()

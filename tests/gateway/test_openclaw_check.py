@@ -29,19 +29,11 @@ from tentalis.gateway.publisher import EventPublisher
 from tentalis.gateway.security import SecurityConfig
 from tentalis.gateway.spool import Spool
 from tentalis.inference.adapters import AdapterStore
-from tentalis.inference.local import LocalInference
 
 CHECK = Path(__file__).parents[2] / "examples" / "openclaw_e2e_check.py"
 SYSTEM = "You are a personal assistant running inside OpenClaw.\n## Tooling\n- exec: Run shell"
 FIRST = "[Sat 2026-12-05 20:36 UTC] Hi! My name is Ada. Answer in one short sentence."
 SECOND = "What is my name? Answer in one short sentence."
-
-
-@pytest.fixture(scope="module")
-def tiny_llm(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
-    client = LocalInference(tiny_model_dir, device="cpu", max_batch=8, model_name="tiny")
-    yield client
-    client._batcher.close()
 
 
 @contextlib.asynccontextmanager

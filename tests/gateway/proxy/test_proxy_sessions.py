@@ -25,17 +25,9 @@ from tentalis.gateway.publisher import EventPublisher
 from tentalis.gateway.security import SecurityConfig
 from tentalis.gateway.spool import Spool
 from tentalis.inference.adapters import AdapterStore
-from tentalis.inference.local import LocalInference
 from tentalis.store.sessions import session_view
 
 CHAT = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi"}]
-
-
-@pytest.fixture(scope="module")
-def tiny_llm(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
-    client = LocalInference(tiny_model_dir, device="cpu", max_batch=8, model_name="tiny")
-    yield client
-    client._batcher.close()
 
 
 @contextlib.asynccontextmanager

@@ -4,10 +4,8 @@ server on the tiny model (forced to call by ``tool_choice``), recorded in a real
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import openai
-import pytest
 
 from tentalis.bus.memory import MemoryBus
 from tentalis.gateway.modelserver import create_model_app
@@ -17,20 +15,12 @@ from tentalis.gateway.publisher import EventPublisher
 from tentalis.gateway.security import SecurityConfig
 from tentalis.gateway.spool import Spool
 from tentalis.inference.adapters import AdapterStore
-from tentalis.inference.local import LocalInference
 from tentalis.store.sessions import session_view
 
 CLOCK = {"type": "function", "function": {
     "name": "get_time", "parameters": {"type": "object",
                                        "properties": {"zone": {"enum": ["UTC", "CET"]}},
                                        "required": ["zone"]}}}
-
-
-@pytest.fixture(scope="module")
-def tiny_llm(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
-    client = LocalInference(tiny_model_dir, device="cpu", max_batch=8, model_name="tiny")
-    yield client
-    client._batcher.close()
 
 
 async def test_tool_calls_and_results_pass_through_and_are_recorded(
